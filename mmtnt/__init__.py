@@ -1,0 +1,12 @@
+"""mmtnt: Transformer-iN-Transformer for MMDetection and MMSegmentation.
+
+``custom_imports=dict(imports=['mmtnt'])`` registers TNTBackbone (and the rest of mmtnt) in the
+OpenMMLab registries.
+"""
+from .compat import allow_mmengine_checkpoint_globals
+from .models import *  # noqa: F401,F403  registers the modules
+from .version import __version__
+
+allow_mmengine_checkpoint_globals()
+
+__all__ = ['__version__', 'allow_mmengine_checkpoint_globals']

@@ -1,0 +1,159 @@
+"""Map TNT checkpoints from the published layouts to mmtnt's (pure functions, torch only).
+
+Layouts:
+
+- ``official``: huawei-noah release (``patch_embed.proj``, ``outer_pos``, ``inner_pos`` (1, 16, C),
+  ``blocks.N.inner_attn.qk/v``, ``outer_tokens``, ``head``).
+- ``timm``: timm >= 1.0.16 (``pixel_embed``, ``patch_pos``, ``pixel_pos`` (1, C, 4, 4),
+  ``blocks.N.attn_in/attn_out``, ``norm1_proj/norm2_proj``).
+- ``timm_legacy``: timm's ``tnt_s_legacy_patch16_224`` (timm keys, per-word ``norm1_proj``, no
+  ``norm2_proj`` in blocks); needs ``TNTBackbone(legacy=True)``.
+- ``mmtnt``: this package's own keys, passed through.
+"""
+import re
+from typing import Dict, List, Mapping, NamedTuple, Tuple
+
+import torch
+
+StateDict = Dict[str, torch.Tensor]
+
+# official name -> timm name, for the parts that are renamed one to one
+_OFFICIAL_TO_TIMM: Tuple[Tuple[str, str], ...] = (
+    ('outer_pos', 'patch_pos'), ('inner_pos', 'pixel_pos'), ('patch_embed.', 'pixel_embed.'),
+    ('proj_norm1.', 'norm1_proj.'), ('proj_norm2.', 'norm2_proj.'), ('inner_norm1.', 'norm_in.'),
+    ('inner_attn.', 'attn_in.'), ('inner_norm2.', 'norm_mlp_in.'), ('inner_mlp.', 'mlp_in.'),
+    ('outer_norm1.', 'norm_out.'), ('outer_attn.', 'attn_out.'), ('outer_norm2.', 'norm_mlp.'),
+    ('outer_mlp.', 'mlp.'), ('se_layer.', 'se.'))
+
+# timm block sub-module -> mmtnt block sub-module
+_TIMM_BLOCK: Tuple[Tuple[str, str], ...] = (
+    ('norm_in.', 'inner.norm1.'), ('attn_in.', 'inner.attn.'), ('norm_mlp_in.', 'inner.norm2.'),
+    ('mlp_in.', 'inner.mlp.'), ('norm1_proj.', 'word_to_patch.norm1.'),
+    ('proj.', 'word_to_patch.fc.'), ('norm2_proj.', 'word_to_patch.norm2.'),
+    ('norm_out.', 'outer.norm1.'), ('attn_out.', 'outer.attn.'), ('norm_mlp.', 'outer.norm2.'),
+    ('mlp.', 'outer.mlp.'), ('se.', 'outer.se.'))
+
+# timm top-level module -> mmtnt top-level module
+_TIMM_TOP: Tuple[Tuple[str, str], ...] = (
+    ('pixel_embed.', 'pixel_embed.'), ('norm1_proj.', 'stem_proj.norm1.'),
+    ('proj.', 'stem_proj.fc.'), ('norm2_proj.', 'stem_proj.norm2.'), ('norm.', 'norm.'),
+    ('patch_pos', 'patch_pos'), ('pixel_pos', 'pixel_pos'), ('cls_token', 'cls_token'))
+
+# keys of classification-only parts, dropped on purpose
+_DROPPED = re.compile(r'^(head\.|head_dist\.|fc_norm\.|outer_tokens$)')
+
+
+class ConvertResult(NamedTuple):
+    """What :func:`convert_tnt_checkpoint` returns."""
+    state_dict: StateDict  # mmtnt keys
+    layout: str  # 'official' | 'timm' | 'timm_legacy' | 'mmtnt'
+    unmapped: List[str]  # source keys that have no place in mmtnt
+    dropped: List[str]  # classifier keys left out on purpose
+
+
+def unwrap_state_dict(checkpoint: Mapping) -> StateDict:
+    """Take the tensors out of a checkpoint container.
+
+    Unwraps ``state_dict`` / ``model`` / ``module`` containers and strips ``module.`` (DDP) and
+    ``backbone.`` (detector / classifier) prefixes; with a ``backbone.`` prefix only those keys stay.
+    """
+    sd = checkpoint
+    for container in ('state_dict', 'model', 'module'):
+        if isinstance(sd, Mapping) and container in sd and isinstance(sd[container], Mapping):
+            sd = sd[container]
+    if not isinstance(sd, Mapping):
+        raise TypeError(f'Expected a mapping of tensors, got {type(sd).__name__}.')
+    sd = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in sd.items()}
+    if any(k.startswith('backbone.') for k in sd):
+        sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+    return dict(sd)
+
+
+def detect_layout(sd: Mapping[str, torch.Tensor]) -> str:
+    """Name the layout of an unwrapped TNT state dict; 'unknown' if it is none of them."""
+    if 'stem_proj.fc.weight' in sd or 'blocks.0.inner.attn.qkv.weight' in sd:
+        return 'mmtnt'
+    if 'outer_pos' in sd or 'blocks.0.inner_attn.qk.weight' in sd:
+        return 'official'
+    if 'patch_pos' in sd and 'blocks.0.attn_in.qk.weight' in sd:
+        per_word = sd['blocks.0.norm1_proj.weight'].numel() == sd['pixel_pos'].shape[1]
+        return 'timm_legacy' if per_word else 'timm'
+    return 'unknown'
+
+
+def _rename(key: str, table: Tuple[Tuple[str, str], ...]) -> str:
+    for old, new in table:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return ''
+
+
+def _official_to_timm(sd: StateDict) -> StateDict:
+    out = {}
+    for k, v in sd.items():
+        for old, new in _OFFICIAL_TO_TIMM:
+            k = k.replace(old, new)
+        if k == 'pixel_pos' and v.ndim == 3:  # (1, words, C) -> (1, C, wh, ww)
+            side = int(round(v.shape[1]**0.5))
+            v = v.transpose(1, 2).reshape(1, v.shape[2], side, side)
+        out[k] = v
+    return out
+
+
+def _timm_to_mmtnt(sd: StateDict) -> Tuple[StateDict, List[str]]:
+    out, unmapped = {}, []
+    for k, v in sd.items():
+        m = re.match(r'^blocks\.(\d+)\.(.+)$', k)
+        if m:
+            sub = m.group(2)
+            if sub.startswith(('attn_in.qk.', 'attn_out.qk.', 'attn_in.v.', 'attn_out.v.')):
+                continue  # fused into qkv below
+            new = _rename(sub, _TIMM_BLOCK)
+            new = f'blocks.{m.group(1)}.{new}' if new else ''
+        else:
+            new = _rename(k, _TIMM_TOP)
+        if new:
+            out[new] = v
+        else:
+            unmapped.append(k)
+    # qk (2C, C) and v (C, C) -> one fused qkv (3C, C), same head split as the source
+    for k in sd:
+        m = re.match(r'^blocks\.(\d+)\.attn_(in|out)\.qk\.(weight|bias)$', k)
+        if m:
+            i, side, param = m.groups()
+            v_key = f'blocks.{i}.attn_{side}.v.{param}'
+            if v_key not in sd:
+                unmapped.append(k)
+                continue
+            part = 'inner' if side == 'in' else 'outer'
+            out[f'blocks.{i}.{part}.attn.qkv.{param}'] = torch.cat([sd[k], sd[v_key]], dim=0)
+    return out, unmapped
+
+
+def convert_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
+    """Convert a TNT checkpoint of any supported layout to mmtnt's keys.
+
+    Args:
+        checkpoint: a loaded checkpoint: a state dict, or a container holding one.
+
+    Returns:
+        :class:`ConvertResult`. Classifier keys are dropped (listed in ``dropped``); keys with no
+        mmtnt counterpart are listed in ``unmapped``, never silently lost.
+
+    Raises:
+        ValueError: the checkpoint is not of any known TNT layout.
+    """
+    sd = unwrap_state_dict(checkpoint)
+    dropped = sorted(k for k in sd if _DROPPED.match(k))
+    sd = {k: v for k, v in sd.items() if not _DROPPED.match(k)}
+    layout = detect_layout(sd)
+    if layout == 'unknown':
+        sample = ', '.join(sorted(sd)[:5])
+        raise ValueError(f'Not a TNT checkpoint of any known layout (official, timm, timm legacy, '
+                         f'mmtnt); its first keys are: {sample}')
+    if layout == 'mmtnt':
+        return ConvertResult(sd, layout, [], dropped)
+    if layout == 'official':
+        sd = _official_to_timm(sd)
+    out, unmapped = _timm_to_mmtnt(sd)
+    return ConvertResult(out, layout, sorted(unmapped), dropped)

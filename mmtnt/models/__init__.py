@@ -1,0 +1,3 @@
+from .backbones import TNTBackbone
+
+__all__ = ['TNTBackbone']

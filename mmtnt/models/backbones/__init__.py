@@ -1,0 +1,3 @@
+from .tnt import ARCH_SETTINGS, TNTBackbone
+
+__all__ = ['ARCH_SETTINGS', 'TNTBackbone']

@@ -1,0 +1,300 @@
+"""TNTBackbone: Transformer-iN-Transformer for dense prediction (MMDetection / MMSegmentation)."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch.utils.checkpoint import checkpoint
+
+from mmtnt.ckpt_convert import convert_tnt_checkpoint
+from mmtnt.layers import PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos, words_to_map
+from mmtnt.registry import MODELS
+
+ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
+    # TNT-S: 23.8M params, 81.5 top-1 (paper)
+    's': dict(embed_dims=384, inner_dims=24, num_layers=12, num_heads=6, inner_num_heads=4),
+    # TNT-B: 65.6M params, 82.9 top-1 (paper)
+    'b': dict(embed_dims=640, inner_dims=40, num_layers=12, num_heads=10, inner_num_heads=4),
+}
+_ARCH_KEYS = set(ARCH_SETTINGS['s'])
+
+
+def _normalize_indices(indices: Union[int, Sequence[int]], num_layers: int, name: str) -> List[int]:
+    """Turn an int or sequence of block indices (negative counting from the end) into a sorted list."""
+    if isinstance(indices, int):
+        indices = [indices]
+    if not isinstance(indices, Sequence) or not all(isinstance(i, int) for i in indices):
+        raise TypeError(f'{name} must be an int or a sequence of ints, got {indices!r}.')
+    out = []
+    for i in indices:
+        if not -num_layers <= i < num_layers:
+            raise ValueError(f'{name} has {i}, out of range for {num_layers} blocks: use 0..'
+                             f'{num_layers - 1} (or negative indices counting from the end).')
+        out.append(i % num_layers)
+    return sorted(set(out))
+
+
+@MODELS.register_module()
+class TNTBackbone(BaseModule):
+    """Transformer-iN-Transformer backbone (Han et al., NeurIPS 2021) for any input size.
+
+    Each 16x16 patch is split into 4x4 visual words. An inner transformer mixes the words of each
+    patch, a linear projection adds them into the patch embedding, and an outer transformer mixes
+    the patches (with a class token). Inputs whose sides are not multiples of 16 are zero-padded;
+    the patch position grid is resampled (bicubic, fp32) from ``pretrain_img_size`` to the input's.
+
+    Args:
+        arch: 's' (384 / 24 channels, 6 / 4 heads), 'b' (640 / 40, 10 / 4), or a dict with keys
+            ``embed_dims, inner_dims, num_layers, num_heads, inner_num_heads``.
+        in_channels: image channels.
+        patch_size: patch side in pixels.
+        inner_stride: stride of the word convolution (4 gives 4x4 words per 16x16 patch).
+        pretrain_img_size: image side (or (h, w)) the stored patch position grid belongs to.
+        out_indices: blocks whose patch tokens are returned as (B, C, ceil(H/16), ceil(W/16)) maps.
+        pixel_out_indices: blocks whose word tokens are returned as well, as
+            (B, inner_dims, 4 * ceil(H/16), 4 * ceil(W/16)) maps (stride 4), after the patch maps.
+        final_norm: apply the final norm to the last block's patch map.
+        mlp_ratio: outer MLP hidden ratio (the inner one is 4).
+        qkv_bias: bias in the qkv projections.
+        drop_rate: dropout after projections and on the position embedding.
+        attn_drop_rate: dropout on attention weights.
+        drop_path_rate: stochastic depth, rising linearly to this value over the blocks.
+        with_se: TNT's squeeze-and-excitation in the outer MLP branch.
+        legacy: the legacy TNT (whole-image word convolution, per-word norm + bias in the
+            word-to-patch projection) of timm's ``tnt_s_legacy_patch16_224`` and mmpretrain.
+        fused_attn: use ``scaled_dot_product_attention`` (False: the manual softmax path).
+        with_cp: gradient checkpointing of every block while training.
+        frozen_stages: -1 trains everything; 0 freezes the stem (pixel embedding, position
+            encodings, class token, first projection); k >= 1 also freezes blocks 0..k-1, and
+            ``num_layers`` the final norm too. Frozen parts stay in eval mode.
+        norm_cfg: normalisation config.
+        act_cfg: MLP activation config.
+        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)`` for an official, timm (current
+            or legacy) or mmtnt TNT checkpoint; it is converted and its position grid resampled.
+    """
+
+    def __init__(self,
+                 arch: Union[str, Dict[str, int]] = 's',
+                 in_channels: int = 3,
+                 patch_size: int = 16,
+                 inner_stride: int = 4,
+                 pretrain_img_size: Union[int, Tuple[int, int]] = 224,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 pixel_out_indices: Union[int, Sequence[int]] = (),
+                 final_norm: bool = True,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = False,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 with_se: bool = False,
+                 legacy: bool = False,
+                 fused_attn: bool = True,
+                 with_cp: bool = False,
+                 frozen_stages: int = -1,
+                 norm_cfg: dict = dict(type='LN'),
+                 act_cfg: dict = dict(type='GELU'),
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        embed_dims = self.embed_dims = self.arch_settings['embed_dims']
+        inner_dims = self.inner_dims = self.arch_settings['inner_dims']
+        self.num_layers = num_layers = self.arch_settings['num_layers']
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
+        self.in_channels = in_channels
+        self.out_indices = _normalize_indices(out_indices, num_layers, 'out_indices')
+        self.pixel_out_indices = _normalize_indices(pixel_out_indices, num_layers,
+                                                    'pixel_out_indices')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_layers:
+            raise ValueError(f'frozen_stages must be an int in -1..{num_layers} (-1: none, 0: the '
+                             f'stem, k: the stem and blocks 0..k-1), got {frozen_stages!r}.')
+        self.frozen_stages = frozen_stages
+        self.final_norm = final_norm
+        self.with_cp = with_cp
+        self.legacy = legacy
+        if isinstance(pretrain_img_size, int):
+            pretrain_img_size = (pretrain_img_size, pretrain_img_size)
+        self.pos_grid = (pretrain_img_size[0] // patch_size, pretrain_img_size[1] // patch_size)
+
+        def norm_layer(dim: int) -> nn.Module:
+            return build_norm_layer(norm_cfg, dim)[1]
+
+        act_layer = build_activation_layer(act_cfg).__class__
+
+        self.pixel_embed = PixelEmbed(in_channels, inner_dims, patch_size, inner_stride, legacy)
+        num_words = self.pixel_embed.num_words
+        word_h, word_w = self.pixel_embed.word_grid
+        self.pixel_pos = nn.Parameter(torch.zeros(1, inner_dims, word_h, word_w))
+        self.stem_proj = WordToPatch(inner_dims, num_words, embed_dims, bias=True,
+                                     norm_layer=norm_layer)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.patch_pos = nn.Parameter(
+            torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1], embed_dims))
+        self.pos_drop = nn.Dropout(drop_rate)
+
+        dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        self.blocks = nn.ModuleList([
+            TNTBlock(
+                inner_dims, embed_dims, num_words,
+                inner_num_heads=self.arch_settings['inner_num_heads'],
+                outer_num_heads=self.arch_settings['num_heads'],
+                mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
+                attn_drop=attn_drop_rate, drop_path=dpr[i], act_layer=act_layer,
+                norm_layer=norm_layer, with_se=with_se, legacy=legacy, fused_attn=fused_attn)
+            for i in range(num_layers)
+        ])
+        self.norm = norm_layer(embed_dims) if final_norm else nn.Identity()
+        self._init_default_weights()
+        self._freeze_stages()
+
+    @staticmethod
+    def _parse_arch(arch: Union[str, Dict[str, int]]) -> Dict[str, int]:
+        if isinstance(arch, str):
+            if arch.lower() not in ARCH_SETTINGS:
+                raise ValueError(f'Unknown TNT arch {arch!r}: use one of {sorted(ARCH_SETTINGS)} or '
+                                 f'a dict with keys {sorted(_ARCH_KEYS)}.')
+            return dict(ARCH_SETTINGS[arch.lower()])
+        if isinstance(arch, dict):
+            if set(arch) != _ARCH_KEYS:
+                raise ValueError(f'A custom TNT arch needs exactly the keys {sorted(_ARCH_KEYS)}; '
+                                 f'got {sorted(arch)}.')
+            return dict(arch)
+        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
+
+    # ------------------------------------------------------------------ weights
+    def _init_default_weights(self) -> None:
+        """timm / official TNT initialisation: truncated normal (std .02) for linear layers and
+        embeddings, zero biases, unit LayerNorms."""
+        trunc_normal_(self.cls_token, std=.02)
+        trunc_normal_(self.patch_pos, std=.02)
+        trunc_normal_(self.pixel_pos, std=.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """Load ``init_cfg``'s Pretrained checkpoint (any TNT layout); otherwise mmengine's init."""
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            self.load_tnt_checkpoint(self.init_cfg['checkpoint'])
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def load_tnt_checkpoint(self, filename: str) -> None:
+        """Load a TNT checkpoint of any supported layout, logging every key that did not match.
+
+        Raises:
+            ValueError: the file cannot be read, is not a TNT checkpoint, or its variant or sizes
+                do not fit this backbone. The message names the file.
+        """
+        try:
+            raw = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
+        except Exception as e:  # torch / pickle / zip errors alike: say which file
+            raise ValueError(f'Could not read the checkpoint {filename!r}: {e}') from e
+        try:
+            result = convert_tnt_checkpoint(raw)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{filename!r}: {e}') from e
+        state = result.state_dict
+        if (result.layout == 'timm_legacy') != self.legacy and result.layout != 'mmtnt':
+            raise ValueError(f'{filename!r} holds {result.layout!r} TNT weights; build the backbone '
+                             f'with legacy={result.layout == "timm_legacy"} to load them.')
+        if 'patch_pos' in state and state['patch_pos'].shape != self.patch_pos.shape:
+            n = state['patch_pos'].shape[1] - 1
+            side = int(round(n**0.5))
+            if side * side != n:
+                raise ValueError(f'{filename!r}: patch_pos holds {n} grid tokens, not a square grid.')
+            state['patch_pos'] = resample_patch_pos(state['patch_pos'], self.pos_grid, (side, side))
+        mismatched = [
+            k for k, v in state.items()
+            if k in self.state_dict() and self.state_dict()[k].shape != v.shape
+        ]
+        if mismatched:
+            k = mismatched[0]
+            raise ValueError(f'{filename!r} does not fit this TNTBackbone: {k} has shape '
+                             f'{tuple(state[k].shape)}, expected {tuple(self.state_dict()[k].shape)} '
+                             f'({len(mismatched)} mismatched tensors; check arch / in_channels).')
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        print_log(f'Loaded {result.layout} TNT checkpoint {filename} ({len(state)} tensors; '
+                  f'dropped classifier keys: {result.dropped or "none"})', logger='current')
+        for what, keys in (('missing', missing), ('unexpected', unexpected),
+                           ('unmapped', result.unmapped)):
+            if keys:
+                print_log(f'{what} keys in {filename}: {", ".join(keys)}', logger='current',
+                          level=30)
+
+    # ------------------------------------------------------------------ training
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen: List[nn.Module] = [self.pixel_embed, self.stem_proj]
+        frozen += list(self.blocks[:self.frozen_stages])
+        if self.frozen_stages == self.num_layers:
+            frozen.append(self.norm)
+        for p in (self.pixel_pos, self.patch_pos, self.cls_token):
+            p.requires_grad = False
+        for m in frozen:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'TNTBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    # ------------------------------------------------------------------ forward
+    def _check_input(self, x) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f'TNTBackbone expects a torch.Tensor, got {type(x).__name__}.')
+        if x.dim() != 4:
+            raise ValueError(f'TNTBackbone expects a 4-D (B, C, H, W) image tensor, got shape '
+                             f'{tuple(x.shape)}; add a batch dimension with x[None] for one image.')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'TNTBackbone was built for in_channels={self.in_channels}, but the '
+                             f'input has {x.shape[1]} channels (shape {tuple(x.shape)}).')
+        if x.shape[2] < 1 or x.shape[3] < 1:
+            raise ValueError(f'TNTBackbone got an empty image of shape {tuple(x.shape)}.')
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Extract features.
+
+        Args:
+            x: (B, in_channels, H, W) images of any size.
+
+        Returns:
+            One (B, embed_dims, ceil(H/16), ceil(W/16)) map per ``out_indices`` entry, then one
+            (B, inner_dims, 4 * ceil(H/16), 4 * ceil(W/16)) map per ``pixel_out_indices`` entry.
+        """
+        self._check_input(x)
+        B = x.shape[0]
+        words, grid = self.pixel_embed(x)
+        words = words + self.pixel_pos.flatten(2).transpose(1, 2)
+        patches = self.stem_proj(words, B)
+        patches = torch.cat([self.cls_token.expand(B, -1, -1), patches], dim=1)
+        patches = self.pos_drop(patches + resample_patch_pos(self.patch_pos, grid, self.pos_grid))
+
+        outs, pixel_outs = [], []
+        last = max(self.out_indices + self.pixel_out_indices)
+        for i, block in enumerate(self.blocks[:last + 1]):
+            if self.with_cp and self.training and torch.is_grad_enabled():
+                words, patches = checkpoint(block, words, patches, use_reentrant=False)
+            else:
+                words, patches = block(words, patches)
+            if i in self.out_indices:
+                out = self.norm(patches) if i == self.num_layers - 1 else patches
+                outs.append(out[:, 1:].reshape(B, grid[0], grid[1], -1).permute(0, 3, 1, 2)
+                            .contiguous())
+            if i in self.pixel_out_indices:
+                pixel_outs.append(words_to_map(words, grid, self.pixel_embed.word_grid).contiguous())
+        return tuple(outs + pixel_outs)

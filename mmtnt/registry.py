@@ -1,0 +1,10 @@
+"""Registries mmtnt registers into.
+
+mmtnt's modules go into mmengine's root registries. MMDetection's and MMSegmentation's registries
+are children of those and look a type up in their parents when they do not hold it themselves, so
+``type='TNTBackbone'`` builds under ``default_scope='mmdet'`` and ``default_scope='mmseg'`` alike
+(and in any other OpenMMLab scope), while importing mmtnt pulls in neither package.
+"""
+from mmengine.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+
+__all__ = ['MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS']
