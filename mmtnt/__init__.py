@@ -4,7 +4,9 @@
 OpenMMLab registries.
 """
 from .compat import allow_mmengine_checkpoint_globals
+from .datasets import *  # noqa: F401,F403  registers the toy datasets
 from .models import *  # noqa: F401,F403  registers the modules
+from .utils import CPUDistributedDataParallel  # noqa: F401  registers the CPU DDP wrapper
 from .version import __version__
 
 allow_mmengine_checkpoint_globals()

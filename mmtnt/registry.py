@@ -2,9 +2,9 @@
 
 mmtnt's modules go into mmengine's root registries. MMDetection's and MMSegmentation's registries
 are children of those and look a type up in their parents when they do not hold it themselves, so
-``type='TNTBackbone'`` builds under ``default_scope='mmdet'`` and ``default_scope='mmseg'`` alike
-(and in any other OpenMMLab scope), while importing mmtnt pulls in neither package.
+``type='TNTBackbone'`` builds under ``default_scope='mmdet'`` and ``default_scope='mmseg'`` alike,
+with one registration.
 """
-from mmengine.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import DATASETS, MODEL_WRAPPERS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
-__all__ = ['MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS']
+__all__ = ['DATASETS', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS']

@@ -17,7 +17,7 @@ class _Toy(BaseModel):
         self.fc = nn.Linear(2, 1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
-        out = self.fc(torch.stack(inputs))
+        out = self.fc(inputs)
         return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
 
 
@@ -67,3 +67,13 @@ def test_resume_from_runner_checkpoint(runner_checkpoint, tmp_path):
         load_from=str(runner_checkpoint), resume=True, randomness=dict(seed=0))
     runner.train()
     assert runner.iter == 6
+
+
+def test_restricted_getattr_refuses_other_attributes():
+    from mmtnt.compat import history_buffer_getattr
+    from mmengine.logging.history_buffer import HistoryBuffer
+    assert history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError, match='refused'):
+        history_buffer_getattr(HistoryBuffer, '__init__')
+    with pytest.raises(pickle.UnpicklingError, match='refused'):
+        history_buffer_getattr(torch, 'load')

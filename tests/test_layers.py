@@ -82,7 +82,7 @@ def test_resample_patch_pos_fp32_inside():
 
 def test_resample_patch_pos_rejects_wrong_grid():
     with pytest.raises(ValueError, match='grid'):
-        resample_patch_pos(torch.randn(1, 50, 8), (7, 7), (7, 7))
+        resample_patch_pos(torch.randn(1, 51, 8), (7, 7), (7, 7))
 
 
 def test_drop_path():

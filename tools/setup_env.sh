@@ -28,4 +28,4 @@ fi
 
 step "mmengine, mmdet, mmsegmentation and mmtnt (editable, with test extras)"
 $PIP -e ".[tests]"
-step "done: $($PY -c 'import torch, mmcv, mmdet, mmseg, mmtnt; print(f"torch {torch.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, mmtnt {mmtnt.__version__}")')"
+$PY -c 'import torch, mmcv, mmdet, mmseg, timm, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'

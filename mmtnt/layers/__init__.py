@@ -2,12 +2,14 @@
 from .attention import Attention, manual_attention
 from .drop import DropPath, drop_path
 from .mlp import Mlp, SqueezeExcite
+from .norm import LayerNorm2d
 from .pixel_embed import PixelEmbed, pad_to_multiple, words_to_map
 from .pos_embed import resample_patch_pos
 from .tnt_block import TNTBlock, TransformerLayer, WordToPatch
 
 __all__ = [
-    'Attention', 'manual_attention', 'DropPath', 'drop_path', 'Mlp', 'SqueezeExcite', 'PixelEmbed',
+    'Attention', 'manual_attention', 'DropPath', 'drop_path', 'LayerNorm2d', 'Mlp', 'SqueezeExcite',
+    'PixelEmbed',
     'pad_to_multiple', 'words_to_map', 'resample_patch_pos', 'TNTBlock', 'TransformerLayer',
     'WordToPatch'
 ]

@@ -1,3 +1,4 @@
 from .backbones import TNTBackbone
+from .necks import TNTFeaturePyramid
 
-__all__ = ['TNTBackbone']
+__all__ = ['TNTBackbone', 'TNTFeaturePyramid']

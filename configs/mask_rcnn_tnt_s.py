@@ -1,0 +1,37 @@
+# Mask R-CNN + TNT-S on COCO 2017, 1x schedule (12 epochs, batch 16 = 8 GPUs x 2).
+#
+# TNTFeaturePyramid turns TNT-S's stride-16 map into strides 4 / 8 / 16 / 32 for the FPN.
+# ImageNet weights: set `pretrained`, or pass
+#   --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
+
+pretrained = None
+tnt_arch = 's'
+tnt_dims = 384  # TNT-S width: every neck channel count below follows from it
+
+model = dict(
+    data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
+    backbone=dict(
+        _delete_=True,
+        type='TNTBackbone',
+        arch=tnt_arch,
+        out_indices=(11, ),
+        final_norm=True,
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else None),
+    neck=[
+        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5)),
+        dict(type='FPN', in_channels=[tnt_dims] * 4, out_channels=256, num_outs=5),
+    ])
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.,
+        custom_keys=dict(
+            patch_pos=dict(decay_mult=0.), pixel_pos=dict(decay_mult=0.),
+            cls_token=dict(decay_mult=0.))),
+    clip_grad=dict(max_norm=1.0, norm_type=2))

@@ -1,0 +1,3 @@
+from .tnt_feature_pyramid import TNTFeaturePyramid
+
+__all__ = ['TNTFeaturePyramid']
