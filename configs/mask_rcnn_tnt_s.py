@@ -25,13 +25,13 @@ model = dict(
         dict(type='FPN', in_channels=[tnt_dims] * 4, out_channels=256, num_outs=5),
     ])
 
+# AdamW as in the PVT / Swin configs, with layer-wise learning-rate decay over TNT's blocks (the
+# stem trains slowest); no weight decay on norms, biases, position encodings and the class token.
+# The decay rate and parameter groups are logged at start.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor='TNTLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.,
-        custom_keys=dict(
-            patch_pos=dict(decay_mult=0.), pixel_pos=dict(decay_mult=0.),
-            cls_token=dict(decay_mult=0.))),
+    paramwise_cfg=dict(layer_decay_rate=0.75),
     clip_grad=dict(max_norm=1.0, norm_type=2))

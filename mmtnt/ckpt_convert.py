@@ -8,6 +8,9 @@ Layouts:
   ``blocks.N.attn_in/attn_out``, ``norm1_proj/norm2_proj``).
 - ``timm_legacy``: timm's ``tnt_s_legacy_patch16_224`` (timm keys, per-word ``norm1_proj``, no
   ``norm2_proj`` in blocks); needs ``TNTBackbone(legacy=True)``.
+- ``mmpretrain``: mmpretrain's ``TNT`` (``backbone.`` prefix, ``layers.N.inner_block/outer_block``,
+  mmcv ``MultiheadAttention`` with a fused ``in_proj_weight``); the legacy architecture, so it
+  needs ``TNTBackbone(legacy=True)`` too.
 - ``mmtnt``: this package's own keys, passed through.
 """
 import re
@@ -39,6 +42,21 @@ _TIMM_TOP: Tuple[Tuple[str, str], ...] = (
     ('proj.', 'stem_proj.fc.'), ('norm2_proj.', 'stem_proj.norm2.'), ('norm.', 'norm.'),
     ('patch_pos', 'patch_pos'), ('pixel_pos', 'pixel_pos'), ('cls_token', 'cls_token'))
 
+# mmpretrain block sub-module -> mmtnt block sub-module (per inner_block / outer_block)
+_MMPRETRAIN_LAYER: Tuple[Tuple[str, str], ...] = (
+    ('norm_attn.', 'norm1.'), ('attn.attn.in_proj_weight', 'attn.qkv.weight'),
+    ('attn.attn.in_proj_bias', 'attn.qkv.bias'), ('attn.attn.out_proj.', 'attn.proj.'),
+    ('norm_ffn.', 'norm2.'), ('ffn.layers.0.0.', 'mlp.fc1.'), ('ffn.layers.1.', 'mlp.fc2.'))
+
+# mmpretrain top-level module -> mmtnt top-level module
+_MMPRETRAIN_TOP: Tuple[Tuple[str, str], ...] = (
+    ('pixel_embed.proj.', 'pixel_embed.proj.'), ('norm1_proj.', 'stem_proj.norm1.'),
+    ('projection.', 'stem_proj.fc.'), ('norm2_proj.', 'stem_proj.norm2.'), ('norm.', 'norm.'),
+    ('patch_pos', 'patch_pos'), ('pixel_pos', 'pixel_pos'), ('cls_token', 'cls_token'))
+
+# layouts of the legacy TNT architecture (TNTBackbone(legacy=True))
+LEGACY_LAYOUTS = ('timm_legacy', 'mmpretrain')
+
 # keys of classification-only parts, dropped on purpose
 _DROPPED = re.compile(r'^(head\.|head_dist\.|fc_norm\.|outer_tokens$)')
 
@@ -46,16 +64,20 @@ _DROPPED = re.compile(r'^(head\.|head_dist\.|fc_norm\.|outer_tokens$)')
 class ConvertResult(NamedTuple):
     """What :func:`convert_tnt_checkpoint` returns."""
     state_dict: StateDict  # mmtnt keys
-    layout: str  # 'official' | 'timm' | 'timm_legacy' | 'mmtnt'
+    layout: str  # 'official' | 'timm' | 'timm_legacy' | 'mmpretrain' | 'mmtnt'
     unmapped: List[str]  # source keys that have no place in mmtnt
     dropped: List[str]  # classifier keys left out on purpose
 
 
-def unwrap_state_dict(checkpoint: Mapping) -> StateDict:
+def unwrap_state_dict(checkpoint: Mapping) -> Tuple[StateDict, List[str]]:
     """Take the tensors out of a checkpoint container.
 
     Unwraps ``state_dict`` / ``model`` / ``module`` containers and strips ``module.`` (DDP) and
-    ``backbone.`` (detector / classifier) prefixes; with a ``backbone.`` prefix only those keys stay.
+    ``backbone.`` (detector / classifier) prefixes.
+
+    Returns:
+        The backbone's tensors, and the keys left out: with a ``backbone.`` prefix, every key
+        outside it (a classifier's head, a detector's neck).
     """
     sd = checkpoint
     for container in ('state_dict', 'model', 'module'):
@@ -65,8 +87,9 @@ def unwrap_state_dict(checkpoint: Mapping) -> StateDict:
         raise TypeError(f'Expected a mapping of tensors, got {type(sd).__name__}.')
     sd = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in sd.items()}
     if any(k.startswith('backbone.') for k in sd):
-        sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
-    return dict(sd)
+        others = sorted(k for k in sd if not k.startswith('backbone.'))
+        return {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}, others
+    return dict(sd), []
 
 
 def detect_layout(sd: Mapping[str, torch.Tensor]) -> str:
@@ -75,6 +98,8 @@ def detect_layout(sd: Mapping[str, torch.Tensor]) -> str:
         return 'mmtnt'
     if 'outer_pos' in sd or 'blocks.0.inner_attn.qk.weight' in sd:
         return 'official'
+    if 'layers.0.inner_block.attn.attn.in_proj_weight' in sd or 'projection.weight' in sd:
+        return 'mmpretrain'
     if 'patch_pos' in sd and 'blocks.0.attn_in.qk.weight' in sd:
         per_word = sd['blocks.0.norm1_proj.weight'].numel() == sd['pixel_pos'].shape[1]
         return 'timm_legacy' if per_word else 'timm'
@@ -130,6 +155,30 @@ def _timm_to_mmtnt(sd: StateDict) -> Tuple[StateDict, List[str]]:
     return out, unmapped
 
 
+def _mmpretrain_to_mmtnt(sd: StateDict) -> Tuple[StateDict, List[str]]:
+    out, unmapped = {}, []
+    for k, v in sd.items():
+        m = re.match(r'^layers\.(\d+)\.(.+)$', k)
+        new = ''
+        if m:
+            i, sub = m.groups()
+            for part, ours in (('inner_block.', 'inner.'), ('outer_block.', 'outer.')):
+                if sub.startswith(part):
+                    rest = _rename(sub[len(part):], _MMPRETRAIN_LAYER)
+                    new = f'blocks.{i}.{ours}{rest}' if rest else ''
+            if sub.startswith('norm_proj.'):
+                new = f'blocks.{i}.word_to_patch.norm1.' + sub[len('norm_proj.'):]
+            elif sub.startswith('projection.'):
+                new = f'blocks.{i}.word_to_patch.fc.' + sub[len('projection.'):]
+        else:
+            new = _rename(k, _MMPRETRAIN_TOP)
+        if new:
+            out[new] = v
+        else:
+            unmapped.append(k)
+    return out, unmapped
+
+
 def convert_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
     """Convert a TNT checkpoint of any supported layout to mmtnt's keys.
 
@@ -143,16 +192,19 @@ def convert_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
     Raises:
         ValueError: the checkpoint is not of any known TNT layout.
     """
-    sd = unwrap_state_dict(checkpoint)
-    dropped = sorted(k for k in sd if _DROPPED.match(k))
+    sd, outside_backbone = unwrap_state_dict(checkpoint)
+    dropped = sorted(outside_backbone + [k for k in sd if _DROPPED.match(k)])
     sd = {k: v for k, v in sd.items() if not _DROPPED.match(k)}
     layout = detect_layout(sd)
     if layout == 'unknown':
         sample = ', '.join(sorted(sd)[:5])
         raise ValueError(f'Not a TNT checkpoint of any known layout (official, timm, timm legacy, '
-                         f'mmtnt); its first keys are: {sample}')
+                         f'mmpretrain, mmtnt); its first keys are: {sample}')
     if layout == 'mmtnt':
         return ConvertResult(sd, layout, [], dropped)
+    if layout == 'mmpretrain':
+        out, unmapped = _mmpretrain_to_mmtnt(sd)
+        return ConvertResult(out, layout, sorted(unmapped), dropped)
     if layout == 'official':
         sd = _official_to_timm(sd)
     out, unmapped = _timm_to_mmtnt(sd)

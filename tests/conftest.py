@@ -20,3 +20,10 @@ def randomize_(module: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
         for p in module.parameters():
             p.add_(torch.randn_like(p) * std)
     return module
+
+
+@pytest.fixture(scope='session')
+def toy_data_root(tmp_path_factory):
+    """The built-in toy set, generated once per test session (a few seconds)."""
+    from mmtnt.datasets import ensure_toy_shapes
+    return ensure_toy_shapes(str(tmp_path_factory.mktemp('data') / 'toy_shapes')) + '/'

@@ -28,4 +28,8 @@ fi
 
 step "mmengine, mmdet, mmsegmentation and mmtnt (editable, with test extras)"
 $PIP -e ".[tests]"
-$PY -c 'import torch, mmcv, mmdet, mmseg, timm, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'
+step "mmpretrain (peer TNT for the tests; --no-deps, its imports listed explicitly)"
+$PIP --no-deps mmpretrain
+$PIP importlib_metadata einops modelindex rich mat4py
+
+$PY -c 'import torch, mmcv, mmdet, mmseg, timm, mmpretrain, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'

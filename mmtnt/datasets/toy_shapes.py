@@ -110,7 +110,8 @@ def _generate(root: str, splits: Dict[str, int], size: int, max_objects: int, se
             for obj in objs:
                 annotations.append(_coco_annotation(obj, len(annotations) + 1, idx + 1))
         with open(osp.join(root, 'coco', f'instances_{split}.json'), 'w') as f:
-            json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+            json.dump(dict(info=dict(description='mmtnt toy shapes', version=str(seed)), licenses=[],
+                           images=images, annotations=annotations, categories=categories), f)
 
 
 def ensure_toy_shapes(root: str = 'data/toy_shapes',
@@ -125,7 +126,7 @@ def ensure_toy_shapes(root: str = 'data/toy_shapes',
     """
     splits = dict(splits or DEFAULT_SPLITS)
     stamp = osp.join(root, 'toy_shapes.json')
-    settings = dict(splits=splits, size=size, max_objects=max_objects, seed=seed, version=1)
+    settings = dict(splits=splits, size=size, max_objects=max_objects, seed=seed, version=2)
     if osp.exists(stamp):
         with open(stamp) as f:
             existing = json.load(f)

@@ -10,7 +10,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.utils.checkpoint import checkpoint
 
-from mmtnt.ckpt_convert import convert_tnt_checkpoint
+from mmtnt.ckpt_convert import LEGACY_LAYOUTS, convert_tnt_checkpoint
 from mmtnt.layers import PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos, words_to_map
 from mmtnt.registry import MODELS
 
@@ -74,7 +74,8 @@ class TNTBackbone(BaseModule):
         norm_cfg: normalisation config.
         act_cfg: MLP activation config.
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=...)`` for an official, timm (current
-            or legacy) or mmtnt TNT checkpoint; it is converted and its position grid resampled.
+            or legacy), mmpretrain or mmtnt TNT checkpoint; it is converted on load and its
+            position grid resampled.
     """
 
     def __init__(self,
@@ -206,9 +207,10 @@ class TNTBackbone(BaseModule):
         except (TypeError, ValueError) as e:
             raise ValueError(f'{filename!r}: {e}') from e
         state = result.state_dict
-        if (result.layout == 'timm_legacy') != self.legacy and result.layout != 'mmtnt':
+        is_legacy = result.layout in LEGACY_LAYOUTS
+        if is_legacy != self.legacy and result.layout != 'mmtnt':
             raise ValueError(f'{filename!r} holds {result.layout!r} TNT weights; build the backbone '
-                             f'with legacy={result.layout == "timm_legacy"} to load them.')
+                             f'with legacy={is_legacy} to load them.')
         if 'patch_pos' in state and state['patch_pos'].shape != self.patch_pos.shape:
             n = state['patch_pos'].shape[1] - 1
             side = int(round(n**0.5))

@@ -1,0 +1,43 @@
+"""Every config under configs/ builds its model (and, for the toy configs, its datasets)."""
+import importlib
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
+
+CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / 'configs').rglob('*.py')
+                 if '_base_' not in p.parts)
+
+
+def build_in_scope(cfg, what):
+    registry = importlib.import_module(f'{cfg.default_scope}.registry')
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        init_default_scope(cfg.default_scope)
+        if what == 'model':
+            return registry.MODELS.build(cfg.model)
+        return registry.DATASETS.build(what)
+
+
+def test_configs_found():
+    names = {Path(c).name for c in CONFIGS}
+    assert {'retinanet_tnt_s.py', 'mask_rcnn_tnt_s.py', 'retinanet_tnt_toy.py'} <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: Path(p).name)
+def test_config_builds_model(path):
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports.imports == ['mmtnt']
+    model = build_in_scope(cfg, 'model')
+    assert type(model.backbone).__name__ == 'TNTBackbone'
+
+
+@pytest.mark.parametrize('path', [c for c in CONFIGS if '/toy/' in c], ids=lambda p: Path(p).name)
+def test_toy_config_builds_datasets(path, toy_data_root):
+    cfg = Config.fromfile(path)
+    for loader in ('train_dataloader', 'val_dataloader'):
+        ds_cfg = cfg[loader].dataset
+        ds_cfg.data_root = toy_data_root
+        dataset = build_in_scope(cfg, ds_cfg)
+        assert len(dataset) > 0
+        assert dataset.metainfo['classes'][-1] == 'triangle'

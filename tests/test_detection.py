@@ -1,0 +1,48 @@
+"""RetinaNet-TNT and Mask R-CNN-TNT (the COCO configs, TNT-S) on synthetic 800x1333 inputs."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmdet.testing import demo_mm_inputs
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
+
+CONFIGS = Path(__file__).parents[1] / 'configs'
+
+
+def _build(name):
+    cfg = Config.fromfile(str(CONFIGS / name))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        init_default_scope('mmdet')
+        from mmdet.registry import MODELS
+        return MODELS.build(cfg.model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name, with_mask', [('retinanet_tnt_s.py', False),
+                                             ('mask_rcnn_tnt_s.py', True)])
+def test_train_step_and_predict_800x1333(name, with_mask):
+    torch.manual_seed(0)
+    model = _build(name)
+    packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, 800, 1333)], num_items=[3],
+                            num_classes=80, with_mask=with_mask)
+    model.train()
+    data = model.data_preprocessor(packed, True)
+    assert data['inputs'].shape[-2:] == (800, 1344)  # padded to a multiple of 32
+    losses = model.loss(**data)
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    total.backward()
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+    model.eval()
+    with torch.no_grad():
+        result = model.predict(**model.data_preprocessor(packed, False))[0]
+    boxes = result.pred_instances.bboxes
+    h, w = result.ori_shape
+    assert boxes.shape[0] > 0 and torch.isfinite(boxes).all()
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+    assert (boxes[:, 2] <= w).all() and (boxes[:, 3] <= h).all()
+    if with_mask:
+        assert result.pred_instances.masks.shape[-2:] == (h, w)

@@ -1,0 +1,59 @@
+import pytest
+import torch
+from conftest import TINY_ARCH
+
+from mmtnt import TNTBackbone, TNTFeaturePyramid
+
+
+@pytest.mark.parametrize('scales', [(4, 2, 1, 0.5), (2, 1, 0.5), (1, 0.5, 0.25)])
+@pytest.mark.parametrize('pixel', [False, True])
+def test_strides_and_channels(scales, pixel):
+    c, inner = TINY_ARCH['embed_dims'], TINY_ARCH['inner_dims']
+    backbone = TNTBackbone(arch=TINY_ARCH, pixel_out_indices=(2, ) if pixel else ())
+    neck = TNTFeaturePyramid(in_channels=c, scales=scales, pixel_channels=inner if pixel else None)
+    x = torch.randn(2, 3, 128, 192)
+    outs = neck(backbone(x))
+    assert neck.strides == tuple(int(16 / s) for s in scales)
+    assert neck.out_channels == [c] * len(scales)
+    for out, stride in zip(outs, neck.strides):
+        assert out.shape == (2, c, 128 // stride, 192 // stride)
+
+
+def test_pixel_tokens_reach_the_finest_level_only():
+    backbone = TNTBackbone(arch=TINY_ARCH, pixel_out_indices=(2, )).eval()
+    neck = TNTFeaturePyramid(in_channels=48, scales=(4, 2, 1), pixel_channels=8).eval()
+    patch, pixel = backbone(torch.randn(1, 3, 64, 64))
+    base = neck((patch, pixel))
+    changed = neck((patch, pixel + 1.0))
+    assert not torch.allclose(base[0], changed[0])
+    torch.testing.assert_close(base[1], changed[1])
+    torch.testing.assert_close(base[2], changed[2])
+
+
+def test_one_map_per_level():
+    neck = TNTFeaturePyramid(in_channels=8, scales=(2, 1))
+    a, b = torch.randn(1, 8, 4, 4), torch.randn(1, 8, 4, 4)
+    outs = neck((a, b))
+    torch.testing.assert_close(outs[1], b)
+    assert outs[0].shape == (1, 8, 8, 8)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(scales=(3, 1)), 'scales'),
+    (dict(scales=()), 'scales'),
+    (dict(scales=(1, 2)), 'finest to coarsest'),
+])
+def test_bad_scales(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TNTFeaturePyramid(in_channels=8, **kwargs)
+
+
+def test_bad_inputs():
+    neck = TNTFeaturePyramid(in_channels=8, scales=(2, 1, 0.5))
+    with pytest.raises(ValueError, match='in_channels=8'):
+        neck((torch.randn(1, 16, 4, 4), ))
+    with pytest.raises(ValueError, match='needs 1 or 3'):
+        neck((torch.randn(1, 8, 4, 4), ) * 2)
+    pixel_neck = TNTFeaturePyramid(in_channels=8, scales=(4, 2), pixel_channels=4)
+    with pytest.raises(ValueError, match='pixel_out_indices'):
+        pixel_neck((torch.randn(1, 8, 4, 4), torch.randn(1, 8, 16, 16)))

@@ -1,0 +1,56 @@
+"""UperNet-TNT (the ADE20K config, TNT-S): a training step, and whole / slide prediction at sizes
+that are and are not multiples of 16."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+CONFIGS = Path(__file__).parents[1] / 'configs'
+
+
+def _packed(h, w, num_classes=150):
+    sample = SegDataSample()
+    sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, h, w)))
+    sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
+    return dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)],
+                data_samples=[sample])
+
+
+@pytest.fixture(scope='module')
+def upernet():
+    cfg = Config.fromfile(str(CONFIGS / 'upernet_tnt_s_ade20k.py'))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        init_default_scope('mmseg')
+        from mmseg.registry import MODELS
+        torch.manual_seed(0)
+        return MODELS.build(cfg.model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('size', [(512, 512), (500, 375)])
+def test_train_step(upernet, size):
+    upernet.train()
+    data = upernet.data_preprocessor(_packed(*size), True)
+    assert data['inputs'].shape[-2:] == (512, 512)  # padded to the crop size
+    total, _ = upernet.parse_losses(upernet.loss(**data))
+    assert torch.isfinite(total)
+    upernet.zero_grad()
+    total.backward()
+    assert all(p.grad is not None for p in upernet.backbone.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mode', ['whole', 'slide'])
+@pytest.mark.parametrize('size', [(512, 512), (500, 375)])
+def test_predict(upernet, mode, size):
+    upernet.eval()
+    upernet.test_cfg.mode = mode
+    with torch.no_grad():
+        result = upernet.predict(**upernet.data_preprocessor(_packed(*size), False))[0]
+    assert result.pred_sem_seg.data.shape == (1, *size)
+    logits = result.seg_logits.data
+    assert logits.shape == (150, *size) and torch.isfinite(logits).all()

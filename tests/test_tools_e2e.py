@@ -1,0 +1,124 @@
+"""End to end on the toy data through the command-line tools: train, kill, resume, test, and
+2-process (gloo) training."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).parents[1]
+TOY = str(ROOT / 'configs' / 'toy' / 'retinanet_tnt_toy.py')
+
+
+def _opts(data_root, **extra):
+    opts = {
+        'train_dataloader.dataset.data_root': data_root,
+        'val_dataloader.dataset.data_root': data_root,
+        'test_dataloader.dataset.data_root': data_root,
+        'val_evaluator.ann_file': data_root + 'coco/instances_val.json',
+        'test_evaluator.ann_file': data_root + 'coco/instances_val.json',
+        'train_dataloader.batch_size': 4,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'val_dataloader.num_workers': 0,
+        'test_dataloader.num_workers': 0,
+        'default_hooks.logger.interval': 1,
+    }
+    opts.update(extra)
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
+
+
+def _run(args, **kwargs):
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    return subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True,
+                          env=env, **kwargs)
+
+
+def _check(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_train_kill_resume_test(tmp_path, toy_data_root):
+    work = tmp_path / 'work'
+    train = ['tools/train.py', TOY, '--work-dir', str(work)]
+    # a run that would go on for long, killed after its first checkpoint
+    opts = _opts(toy_data_root, **{'train_cfg.max_iters': 1000, 'train_cfg.val_interval': 1000,
+                                   'default_hooks.checkpoint.interval': 8})
+    proc = subprocess.Popen([sys.executable] + train + opts, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    deadline = time.time() + 300
+    while not (work / 'last_checkpoint').exists() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(0.5)  # let the checkpoint file be complete
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (work / 'iter_8.pth').exists()
+    ckpt = torch.load(work / 'iter_8.pth', weights_only=True)
+    state = ckpt['optimizer']['state']
+    assert ckpt['meta']['iter'] == 8 and state and all(s['step'] == 8 for s in state.values())
+
+    # --resume continues from the last checkpoint: iteration, optimizer and scheduler restored
+    opts = _opts(toy_data_root, **{'train_cfg.max_iters': 12, 'train_cfg.val_interval': 12,
+                                   'default_hooks.checkpoint.interval': 12})
+    log = _check(_run(train + ['--resume'] + opts))
+    assert 'resumed epoch: 0, iter: 8' in log
+    assert re.search(r'Iter\(train\) \[ ?9/12\]', log) and not re.search(r'\[ ?1/12\]', log)
+    resumed = torch.load(work / 'iter_12.pth', weights_only=True)
+    assert all(s['step'] == 12 for s in resumed['optimizer']['state'].values())
+    assert resumed['param_schedulers'][0]['last_step'] == 12
+    assert 'coco/bbox_mAP_50' in log
+
+    # test: COCO metric, pictures of the detections and a pickle of the predictions
+    out = _check(_run(['tools/test.py', TOY, str(work / 'iter_12.pth'), '--work-dir', str(work),
+                       '--show-dir', 'vis', '--out', str(tmp_path / 'preds.pkl')] +
+                      _opts(toy_data_root)))
+    assert re.search(r'coco/bbox_mAP: \d', out)
+    assert (tmp_path / 'preds.pkl').exists()
+    assert len(list(work.glob('*/vis/*.jpg'))) == 100
+
+
+@pytest.mark.slow
+def test_two_process_gloo_training(tmp_path, toy_data_root):
+    work = tmp_path / 'dist'
+    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', TOY, '2', '--work-dir', str(work)] +
+        _opts(toy_data_root, **{'train_cfg.max_iters': 4, 'train_cfg.val_interval': 4,
+                                'default_hooks.checkpoint.interval': 4}),
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    log = _check(proc)
+    assert 'distributed training on CPU with gloo, rank 0 of 2' in log
+    assert 'rank 1 of 2' in log
+    assert re.search(r'Iter\(train\) \[4/4\]', log)
+    assert (work / 'iter_4.pth').exists()
+
+
+@pytest.mark.slow
+def test_segmentation_train_then_test(tmp_path, toy_data_root):
+    config = str(ROOT / 'configs' / 'toy' / 'upernet_tnt_toy.py')
+    work = tmp_path / 'seg'
+    opts = ['--cfg-options', f'train_dataloader.dataset.data_root={toy_data_root}',
+            f'val_dataloader.dataset.data_root={toy_data_root}',
+            f'test_dataloader.dataset.data_root={toy_data_root}',
+            'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+            'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1']
+    log = _check(_run(['tools/train.py', config, '--work-dir', str(work)] + opts + [
+        'train_cfg.max_iters=6', 'train_cfg.val_interval=6', 'default_hooks.checkpoint.interval=6'
+    ]))
+    assert 'mIoU' in log and (work / 'iter_6.pth').exists()
+    out = _check(_run(['tools/test.py', config, str(work / 'iter_6.pth'), '--work-dir',
+                       str(work), '--show-dir', 'vis'] + opts + ['model.test_cfg.mode=slide',
+                                                                  'model.test_cfg.crop_size=(96,96)',
+                                                                  'model.test_cfg.stride=(64,64)']))
+    assert 'per class results' in out and 'triangle' in out
+    assert re.search(r'mIoU: \d', out)
+    assert len(list((work).rglob('vis/*.png'))) == 100
