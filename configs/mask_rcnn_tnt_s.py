@@ -1,6 +1,7 @@
 # Mask R-CNN + TNT-S on COCO 2017, 1x schedule (12 epochs, batch 16 = 8 GPUs x 2).
 #
-# TNTFeaturePyramid turns TNT-S's stride-16 map into strides 4 / 8 / 16 / 32 for the FPN.
+# TNTFeaturePyramid turns TNT-S's stride-16 map into strides 4 / 8 / 16 / 32 for the FPN; the
+# stride-4 level also receives TNT's own pixel-level tokens (the better adapter on the toy set).
 # ImageNet weights: set `pretrained`, or pass
 #   --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
@@ -8,7 +9,8 @@ custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
 
 pretrained = None
 tnt_arch = 's'
-tnt_dims = 384  # TNT-S width: every neck channel count below follows from it
+tnt_dims = 384  # TNT-S widths (patch / pixel tokens): every neck channel count below follows
+tnt_inner_dims = 24
 
 model = dict(
     data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
@@ -17,11 +19,13 @@ model = dict(
         type='TNTBackbone',
         arch=tnt_arch,
         out_indices=(11, ),
+        pixel_out_indices=(11, ),
         final_norm=True,
         drop_path_rate=0.1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else None),
     neck=[
-        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5)),
+        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5),
+             pixel_channels=tnt_inner_dims),
         dict(type='FPN', in_channels=[tnt_dims] * 4, out_channels=256, num_outs=5),
     ])
 

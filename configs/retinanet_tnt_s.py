@@ -2,6 +2,8 @@
 #
 # TNT-S gives one stride-16 map; TNTFeaturePyramid turns it into strides 8 / 16 / 32 for the
 # FPN, which adds 64 / 128 on top (as the Swin / PVT RetinaNet configs do with start_level=0).
+# The finest level also receives TNT's own stride-4 pixel-level tokens (pixel_out_indices /
+# pixel_channels): on the toy set this beat the patch-map-only adapter (README).
 # ImageNet weights: set `pretrained` below, or pass
 #   --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
 # Any TNT-S layout loads (official, timm, mmpretrain, mmtnt); see README.
@@ -10,7 +12,8 @@ custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
 
 pretrained = None
 tnt_arch = 's'
-tnt_dims = 384  # TNT-S width: every neck channel count below follows from it
+tnt_dims = 384  # TNT-S widths (patch / pixel tokens): every neck channel count below follows
+tnt_inner_dims = 24
 
 model = dict(
     # TNT's normalisation: mean = std = 127.5 on 0-255 RGB pixels
@@ -20,11 +23,13 @@ model = dict(
         type='TNTBackbone',
         arch=tnt_arch,
         out_indices=(11, ),
+        pixel_out_indices=(11, ),
         final_norm=True,
         drop_path_rate=0.1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else None),
     neck=[
-        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(2, 1, 0.5)),
+        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(2, 1, 0.5),
+             pixel_channels=tnt_inner_dims),
         dict(type='FPN', in_channels=[tnt_dims] * 3, out_channels=256, start_level=0,
              add_extra_convs='on_input', num_outs=5),
     ])

@@ -11,9 +11,11 @@ img_scale = (128, 128)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(_delete_=True, type='TNTBackbone', arch=toy_arch, out_indices=(3, )),
+    backbone=dict(_delete_=True, type='TNTBackbone', arch=toy_arch, out_indices=(3, ),
+                  pixel_out_indices=(3, )),
     neck=[
-        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5)),
+        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5),
+             pixel_channels=toy_arch['inner_dims']),
         dict(type='FPN', in_channels=[tnt_dims] * 4, out_channels=fpn_dims, num_outs=5),
     ],
     rpn_head=dict(in_channels=fpn_dims, feat_channels=fpn_dims),

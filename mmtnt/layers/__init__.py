@@ -6,10 +6,11 @@ from .norm import LayerNorm2d
 from .pixel_embed import PixelEmbed, pad_to_multiple, words_to_map
 from .pos_embed import resample_patch_pos
 from .tnt_block import TNTBlock, TransformerLayer, WordToPatch
+from .window import window_partition, window_unpartition, windowed_attention
 
 __all__ = [
     'Attention', 'manual_attention', 'DropPath', 'drop_path', 'LayerNorm2d', 'Mlp', 'SqueezeExcite',
     'PixelEmbed',
     'pad_to_multiple', 'words_to_map', 'resample_patch_pos', 'TNTBlock', 'TransformerLayer',
-    'WordToPatch'
+    'WordToPatch', 'window_partition', 'window_unpartition', 'windowed_attention'
 ]

@@ -1,23 +1,31 @@
 """Multi-head self-attention shared by TNT's inner (word) and outer (patch) transformers."""
+from typing import Optional, Tuple
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .window import windowed_attention
 
 
 def manual_attention(q: torch.Tensor,
                      k: torch.Tensor,
                      v: torch.Tensor,
+                     mask: Optional[torch.Tensor] = None,
                      dropout_p: float = 0.) -> torch.Tensor:
     """Reference softmax attention, equal to ``F.scaled_dot_product_attention``.
 
     Args:
         q, k, v: (B, heads, N, head_dim).
+        mask: boolean, True where a query may attend to a key; broadcast to (B, heads, Nq, Nk).
         dropout_p: dropout probability on the attention weights.
 
     Returns:
         (B, heads, N, head_dim).
     """
     attn = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1)
+    if mask is not None:
+        attn = attn.masked_fill(~mask, float('-inf'))
     attn = attn.softmax(dim=-1)
     if dropout_p > 0.:
         attn = F.dropout(attn, p=dropout_p)
@@ -34,6 +42,8 @@ class Attention(nn.Module):
         attn_drop: dropout on the attention weights.
         proj_drop: dropout after the output projection.
         fused_attn: use ``F.scaled_dot_product_attention``; False runs :func:`manual_attention`.
+        window_size: 0 for global attention; otherwise patches attend within windows of this
+            many patches a side (the class token stays global), see :func:`windowed_attention`.
     """
 
     def __init__(self,
@@ -42,7 +52,8 @@ class Attention(nn.Module):
                  qkv_bias: bool = False,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.,
-                 fused_attn: bool = True) -> None:
+                 fused_attn: bool = True,
+                 window_size: int = 0) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'Attention: dim={dim} is not divisible by num_heads={num_heads}.')
@@ -50,19 +61,35 @@ class Attention(nn.Module):
         self.head_dim = dim // num_heads
         self.attn_drop = attn_drop
         self.fused_attn = fused_attn
+        self.window_size = window_size
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, C) tokens -> (B, N, C)."""
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
+    def attend(self,
+               q: torch.Tensor,
+               k: torch.Tensor,
+               v: torch.Tensor,
+               mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Softmax attention of (B, heads, N, head_dim) tensors, fused or manual."""
         dropout_p = self.attn_drop if self.training else 0.
         if self.fused_attn:
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        return manual_attention(q, k, v, mask=mask, dropout_p=dropout_p)
+
+    def forward(self, x: torch.Tensor, grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """x: (B, N, C) tokens -> (B, N, C).
+
+        With ``window_size`` set, ``x`` is a class token then an (H, W) = ``grid`` of patches.
+        """
+        B, N, C = x.shape
+        qkv = self.qkv(x)
+        if self.window_size:
+            if grid is None:
+                raise ValueError('Windowed attention needs the patch grid (H, W).')
+            x = windowed_attention(qkv, grid, self.window_size, self.num_heads, self.attend)
         else:
-            x = manual_attention(q, k, v, dropout_p=dropout_p)
-        x = x.transpose(1, 2).reshape(B, N, C)
+            q, k, v = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1,
+                                                                                  4).unbind(0)
+            x = self.attend(q, k, v).transpose(1, 2).reshape(B, N, C)
         return self.proj_drop(self.proj(x))

@@ -1,5 +1,5 @@
 """TNT block: an inner transformer over the words of each patch feeding an outer one over patches."""
-from typing import Callable, Type
+from typing import Callable, Optional, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -27,6 +27,8 @@ class TransformerLayer(nn.Module):
         norm_layer: callable ``dim -> nn.Module``.
         with_se: gate the MLP branch with :class:`SqueezeExcite` (TNT's optional SE).
         fused_attn: use ``scaled_dot_product_attention``.
+        window_size: 0 for global attention, else windows of this many tokens a side over the
+            grid passed to :meth:`forward` (outer transformer only).
     """
 
     def __init__(self,
@@ -40,19 +42,20 @@ class TransformerLayer(nn.Module):
                  act_layer: Type[nn.Module] = nn.GELU,
                  norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
                  with_se: bool = False,
-                 fused_attn: bool = True) -> None:
+                 fused_attn: bool = True,
+                 window_size: int = 0) -> None:
         super().__init__()
         self.norm1 = norm_layer(dim)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop,
-                              proj_drop=drop, fused_attn=fused_attn)
+                              proj_drop=drop, fused_attn=fused_attn, window_size=window_size)
         self.norm2 = norm_layer(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
         self.se = SqueezeExcite(dim, 0.25, norm_layer=norm_layer) if with_se else None
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, C) -> (B, N, C)."""
-        x = x + self.drop_path(self.attn(self.norm1(x)))
+    def forward(self, x: torch.Tensor, grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """x: (B, N, C) -> (B, N, C); ``grid`` is the patch grid for windowed attention."""
+        x = x + self.drop_path(self.attn(self.norm1(x), grid))
         y = self.mlp(self.norm2(x))
         if self.se is not None:
             y = y + self.se(y)
@@ -120,6 +123,7 @@ class TNTBlock(nn.Module):
         with_se: SE gate in the outer MLP branch.
         legacy: legacy word-to-patch projection (per-word norm, bias, no output norm).
         fused_attn: use ``scaled_dot_product_attention``.
+        window_size: 0 for global outer attention, else windowed (see :class:`Attention`).
     """
 
     def __init__(self,
@@ -137,7 +141,8 @@ class TNTBlock(nn.Module):
                  norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
                  with_se: bool = False,
                  legacy: bool = False,
-                 fused_attn: bool = True) -> None:
+                 fused_attn: bool = True,
+                 window_size: int = 0) -> None:
         super().__init__()
         common = dict(qkv_bias=qkv_bias, drop=drop, attn_drop=attn_drop, drop_path=drop_path,
                       act_layer=act_layer, norm_layer=norm_layer, fused_attn=fused_attn)
@@ -146,14 +151,16 @@ class TNTBlock(nn.Module):
             inner_dim, num_words, outer_dim, bias=legacy, per_word_norm=legacy,
             out_norm=not legacy, norm_layer=norm_layer)
         self.outer = TransformerLayer(outer_dim, outer_num_heads, mlp_ratio=mlp_ratio,
-                                      with_se=with_se, **common)
+                                      with_se=with_se, window_size=window_size, **common)
 
-    def forward(self, words: torch.Tensor, patches: torch.Tensor):
+    def forward(self, words: torch.Tensor, patches: torch.Tensor,
+                grid: Optional[Tuple[int, int]] = None):
         """Run the block.
 
         Args:
             words: (B * N, num_words, inner_dim) word tokens.
             patches: (B, 1 + N, outer_dim) class token then patch tokens.
+            grid: the (H, W) patch grid, N = H * W; needed for windowed outer attention.
 
         Returns:
             The updated ``(words, patches)``, same shapes.
@@ -161,4 +168,4 @@ class TNTBlock(nn.Module):
         words = self.inner(words)
         update = self.word_to_patch(words, patches.shape[0])
         patches = torch.cat([patches[:, :1], patches[:, 1:] + update], dim=1)
-        return words, self.outer(patches)
+        return words, self.outer(patches, grid)

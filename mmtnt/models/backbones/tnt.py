@@ -67,6 +67,10 @@ class TNTBackbone(BaseModule):
         legacy: the legacy TNT (whole-image word convolution, per-word norm + bias in the
             word-to-patch projection) of timm's ``tnt_s_legacy_patch16_224`` and mmpretrain.
         fused_attn: use ``scaled_dot_product_attention`` (False: the manual softmax path).
+        window_size: 0 keeps every outer attention global; otherwise patches attend within
+            windows of ``window_size`` patches a side (the grid padded to fit, the class token
+            global), except in the blocks of ``global_attn_indices`` (ViTDet).
+        global_attn_indices: blocks whose outer attention stays global when ``window_size`` > 0.
         with_cp: gradient checkpointing of every block while training.
         frozen_stages: -1 trains everything; 0 freezes the stem (pixel embedding, position
             encodings, class token, first projection); k >= 1 also freezes blocks 0..k-1, and
@@ -95,6 +99,8 @@ class TNTBackbone(BaseModule):
                  with_se: bool = False,
                  legacy: bool = False,
                  fused_attn: bool = True,
+                 window_size: int = 0,
+                 global_attn_indices: Sequence[int] = (),
                  with_cp: bool = False,
                  frozen_stages: int = -1,
                  norm_cfg: dict = dict(type='LN'),
@@ -115,6 +121,12 @@ class TNTBackbone(BaseModule):
             raise ValueError(f'frozen_stages must be an int in -1..{num_layers} (-1: none, 0: the '
                              f'stem, k: the stem and blocks 0..k-1), got {frozen_stages!r}.')
         self.frozen_stages = frozen_stages
+        if not isinstance(window_size, int) or window_size < 0:
+            raise ValueError(f'window_size must be an int >= 0 (0: global attention), got '
+                             f'{window_size!r}.')
+        self.window_size = window_size
+        self.global_attn_indices = _normalize_indices(global_attn_indices, num_layers,
+                                                      'global_attn_indices')
         self.final_norm = final_norm
         self.with_cp = with_cp
         self.legacy = legacy
@@ -146,7 +158,8 @@ class TNTBackbone(BaseModule):
                 outer_num_heads=self.arch_settings['num_heads'],
                 mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
                 attn_drop=attn_drop_rate, drop_path=dpr[i], act_layer=act_layer,
-                norm_layer=norm_layer, with_se=with_se, legacy=legacy, fused_attn=fused_attn)
+                norm_layer=norm_layer, with_se=with_se, legacy=legacy, fused_attn=fused_attn,
+                window_size=0 if i in self.global_attn_indices else window_size)
             for i in range(num_layers)
         ])
         self.norm = norm_layer(embed_dims) if final_norm else nn.Identity()
@@ -290,9 +303,9 @@ class TNTBackbone(BaseModule):
         last = max(self.out_indices + self.pixel_out_indices)
         for i, block in enumerate(self.blocks[:last + 1]):
             if self.with_cp and self.training and torch.is_grad_enabled():
-                words, patches = checkpoint(block, words, patches, use_reentrant=False)
+                words, patches = checkpoint(block, words, patches, grid, use_reentrant=False)
             else:
-                words, patches = block(words, patches)
+                words, patches = block(words, patches, grid)
             if i in self.out_indices:
                 out = self.norm(patches) if i == self.num_layers - 1 else patches
                 outs.append(out[:, 1:].reshape(B, grid[0], grid[1], -1).permute(0, 3, 1, 2)

@@ -1,0 +1,36 @@
+"""TNTBackbone compiles without graph breaks and agrees with eager mode; the benchmark runs."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_ARCH, randomize_
+
+from mmtnt import TNTBackbone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kwargs', [dict(), dict(window_size=2, global_attn_indices=(1, ))])
+def test_compile_agrees_without_graph_breaks(kwargs):
+    torch._dynamo.reset()
+    model = randomize_(TNTBackbone(arch=TINY_ARCH, pixel_out_indices=(2, ), **kwargs)).eval()
+    x = torch.randn(2, 3, 50, 70)
+    explain = torch._dynamo.explain(model)(x)
+    assert explain.graph_break_count == 0, explain.break_reasons
+    assert explain.graph_count == 1
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        for a, b in zip(compiled(x), model(x)):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_benchmark_quick_mode_runs():
+    proc = subprocess.run([sys.executable, 'tools/benchmark.py', '--quick'],
+                          cwd=Path(__file__).parents[1], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert 'matmul peak' in out and '| mmtnt TNTBackbone TNT-S |' in out
+    assert 'forward+backward' in out and 'GiB' in out

@@ -1,0 +1,280 @@
+"""Speed and memory of TNTBackbone against timm's TNT-S / DeiT-S and mmpretrain's TNT-S.
+
+    python tools/benchmark.py                 # 224x224 batch 8 and 800x1344 batch 1, CPU fp32
+    python tools/benchmark.py --sizes 224 --repeats 7
+    python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
+    python tools/benchmark.py --quick         # seconds: tiny inputs, for tests
+
+Throughput is measured in one process with the models interleaved, each repeat timing every
+model once, and the median of the repeats is reported (this machine's timings move by 20-30 %
+between runs, so only ratios from one run are compared). "Peak" is the extra memory one step
+needs: on a CPU the rise of the process's peak RSS (reset before the step) in a fresh
+subprocess per model, on a GPU ``torch.cuda.max_memory_allocated``. "% peak" is the model's
+FLOPs per second over the machine's measured fp32 (CPU) or fp16 (GPU) 2048^3 matmul rate.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+import torch
+from mmengine.logging import MMLogger
+from torch.utils.flop_counter import FlopCounterMode
+
+from mmtnt import TNTBackbone
+
+logger = MMLogger.get_instance('mmtnt_benchmark')
+
+# model name -> (description, factory(img_size) -> module whose forward(x) returns features)
+WINDOW_CFG = dict(window_size=14, global_attn_indices=(2, 5, 8, 11))
+
+
+def _timm(name: str):
+
+    def build(size):
+        import timm
+
+        class Features(torch.nn.Module):
+
+            def __init__(self):
+                super().__init__()
+                self.model = timm.create_model(name, pretrained=False, img_size=size,
+                                               num_classes=0)
+
+            def forward(self, x):
+                return self.model.forward_features(x)
+
+        return Features()
+
+    return build
+
+
+def _mmpretrain_tnt(size):
+    from mmpretrain.models.backbones import TNT
+    return TNT(arch='s', img_size=size)
+
+
+MODELS: Dict[str, Tuple[str, Callable]] = {
+    'mmtnt': ('mmtnt TNTBackbone TNT-S', lambda size: TNTBackbone(arch='s')),
+    'mmtnt_window': ('mmtnt TNT-S, window 14, global blocks 2/5/8/11',
+                     lambda size: TNTBackbone(arch='s', **WINDOW_CFG)),
+    'mmtnt_window_cp': ('mmtnt TNT-S, window 14 + with_cp',
+                        lambda size: TNTBackbone(arch='s', with_cp=True, **WINDOW_CFG)),
+    'timm_tnt': ('timm tnt_s_patch16_224', _timm('tnt_s_patch16_224')),
+    'timm_deit': ('timm deit_small_patch16_224', _timm('deit_small_patch16_224')),
+    'mmpretrain_tnt': ('mmpretrain TNT-S', _mmpretrain_tnt),
+}
+# which models each setting compares (the windowed ones only where windows matter)
+SETTINGS = {
+    224: dict(batch=8, models=['mmtnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt']),
+    800: dict(batch=1, size=(800, 1344),
+              models=['mmtnt', 'mmtnt_window', 'mmtnt_window_cp', 'timm_tnt', 'timm_deit',
+                      'mmpretrain_tnt']),
+}
+
+
+def matmul_peak(device: str, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Measured dense matmul rate in FLOP/s (the machine's practical peak)."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    times = []
+    for _ in range(repeats + 1):
+        _sync(device)
+        t = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times[1:])
+
+
+def _sync(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _step(model, x, backward: bool, amp: bool):
+    with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
+        out = model(x)
+        loss = sum(o.float().mean() for o in (out if isinstance(out, (tuple, list)) else [out]))
+    if backward:
+        loss.backward()
+
+
+def _build(name, size, device, backward):
+    model = MODELS[name][1](size).to(device)
+    model.train(backward)  # dropout / drop path are 0 in all models; train() enables with_cp
+    return model
+
+
+def count_flops(model, x, backward: bool) -> int:
+    with FlopCounterMode(display=False) as counter:
+        _step(model, x, backward, amp=False)
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def memory_worker(name: str, size, batch: int, backward: bool, device: str, amp: bool) -> dict:
+    """One step of one model; returns the extra memory it needed (run in a fresh process)."""
+    torch.manual_seed(0)
+    model = _build(name, size, device, backward)
+    x = torch.randn(batch, 3, *size, device=device)
+    if device.startswith('cuda'):
+        _step(model, x, backward, amp)  # warm-up (cuDNN / allocator)
+        model.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        _step(model, x, backward, amp)
+        torch.cuda.synchronize()
+        return dict(peak_bytes=torch.cuda.max_memory_allocated() - base)
+    with open('/proc/self/clear_refs', 'w') as f:  # reset the peak RSS (VmHWM) to the current RSS
+        f.write('5')
+    base = _proc_status('VmRSS')
+    _step(model, x, backward, amp)
+    return dict(peak_bytes=_proc_status('VmHWM') - base)
+
+
+def _proc_status(key: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f'{key} not in /proc/self/status')
+
+
+def measure_memory(name, size, batch, backward, device, amp) -> float:
+    cmd = [sys.executable, __file__, '--memory-worker', name, '--worker-size', str(size[0]),
+           str(size[1]), '--worker-batch', str(batch), '--device', device]
+    if backward:
+        cmd.append('--worker-backward')
+    if amp:
+        cmd.append('--amp')
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f'memory worker for {name} failed:\n{proc.stderr[-2000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])['peak_bytes']
+
+
+def available(names: List[str], size) -> List[str]:
+    out = []
+    for name in names:
+        try:
+            MODELS[name][1](size)
+            out.append(name)
+        except ImportError as e:
+            logger.info(f'skipping {name}: {e}')
+    return out
+
+
+def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> List[dict]:
+    torch.manual_seed(0)
+    names = available(names, size)
+    x = torch.randn(batch, 3, *size, device=device)
+    rows = []
+    for backward in (False, True):
+        models = {n: _build(n, size, device, backward) for n in names}
+        flops = {n: count_flops(m, x, backward) for n, m in models.items()}
+        times = {n: [] for n in names}
+        for n, m in models.items():  # warm-up
+            _step(m, x, backward, amp)
+        for _ in range(repeats):
+            for n, m in models.items():  # interleaved: every repeat times each model once
+                m.zero_grad(set_to_none=True)
+                _sync(device)
+                t = time.perf_counter()
+                if backward:
+                    _step(m, x, True, amp)
+                else:
+                    with torch.no_grad():
+                        _step(m, x, False, amp)
+                _sync(device)
+                times[n].append(time.perf_counter() - t)
+        del models
+        for n in names:
+            t = statistics.median(times[n])
+            rows.append(dict(model=n, size=size, batch=batch, backward=backward, seconds=t,
+                             img_per_s=batch / t, peak_share=flops[n] / t / peak,
+                             memory=measure_memory(n, size, batch, backward, device, amp)
+                             if with_memory else None))
+    return rows
+
+
+def report(rows: List[dict]) -> str:
+    lines = []
+    for (size, backward), group in _groups(rows).items():
+        ref = {r['model']: r for r in group}
+        base = ref.get('timm_tnt')
+        step = 'forward+backward' if backward else 'forward'
+        lines.append(f'\n{size[0]}x{size[1]}, batch {group[0]["batch"]}, {step}')
+        lines.append(f'| model | img/s | s/step | % matmul peak | peak mem | time vs timm TNT-S '
+                     f'| mem vs timm TNT-S |')
+        lines.append('|---|---|---|---|---|---|---|')
+        for r in group:
+            mem = f'{r["memory"] / 2**30:.2f} GiB' if r['memory'] is not None else '-'
+            t_ratio = f'{r["seconds"] / base["seconds"]:.2f}x' if base else '-'
+            m_ratio = (f'{r["memory"] / base["memory"]:.2f}x'
+                       if base and r['memory'] is not None else '-')
+            lines.append(f'| {MODELS[r["model"]][0]} | {r["img_per_s"]:.2f} | '
+                         f'{r["seconds"]:.3f} | {100 * r["peak_share"]:.0f} % | {mem} | '
+                         f'{t_ratio} | {m_ratio} |')
+    return '\n'.join(lines)
+
+
+def _groups(rows):
+    groups = {}
+    for r in rows:
+        groups.setdefault((tuple(r['size']), r['backward']), []).append(r)
+    return groups
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Benchmark TNT implementations')
+    parser.add_argument('--sizes', nargs='+', type=int, default=[224, 800], choices=[224, 800],
+                        help='224: 224x224 batch 8; 800: 800x1344 batch 1')
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
+    parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat (tests)')
+    parser.add_argument('--json', help='also write the raw rows to this file')
+    # internal: one memory measurement in a fresh process
+    parser.add_argument('--memory-worker', help=argparse.SUPPRESS)
+    parser.add_argument('--worker-size', nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--worker-batch', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--worker-backward', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--amp', action='store_true', help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    amp = args.device.startswith('cuda')
+    if args.memory_worker:
+        print(json.dumps(memory_worker(args.memory_worker, tuple(args.worker_size),
+                                       args.worker_batch, args.worker_backward, args.device,
+                                       args.amp)))
+        return
+    dtype = torch.float16 if amp else torch.float32
+    peak = matmul_peak(args.device, dtype)
+    logger.info(f'device {args.device} ({"AMP fp16" if amp else "fp32"}), threads '
+                f'{torch.get_num_threads()}, measured 2048^3 matmul peak '
+                f'{peak / 1e9:.0f} GFLOP/s')
+    rows = []
+    if args.quick:
+        rows += run_setting((64, 96), 2, ['mmtnt', 'timm_tnt'], 1, args.device, amp, peak,
+                            not args.no_memory)
+    else:
+        for s in args.sizes:
+            setting = SETTINGS[s]
+            size = setting.get('size', (s, s))
+            rows += run_setting(size, setting['batch'], setting['models'], args.repeats,
+                                args.device, amp, peak, not args.no_memory)
+    logger.info(report(rows))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
