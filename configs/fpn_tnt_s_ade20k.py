@@ -4,7 +4,8 @@ _base_ = './upernet_tnt_s_ade20k.py'
 
 model = dict(
     neck=[
-        dict(type='TNTFeaturePyramid', in_channels={{_base_.tnt_dims}}, scales=(4, 2, 1, 0.5)),
+        dict(type='TNTFeaturePyramid', in_channels={{_base_.tnt_dims}}, scales=(4, 2, 1, 0.5),
+             pixel_channels={{_base_.tnt_inner_dims}}),
         dict(type='FPN', in_channels=[{{_base_.tnt_dims}}] * 4, out_channels=256, num_outs=4),
     ],
     decode_head=dict(

@@ -50,9 +50,9 @@ def _timm_features(ref, x):
 
 def _mmpretrain_features(ref, x):
     """Patch tokens of blocks 5 and 11 (no norm) and after the final norm, from forward hooks."""
-    got = {}
+    got = {}  # clone: mmpretrain's next layer updates this layer's output in place
     hooks = [ref.layers[i].register_forward_hook(
-        lambda m, a, out, i=i: got.__setitem__(i, out[1][:, 1:])) for i in (5, 11)]
+        lambda m, a, out, i=i: got.__setitem__(i, out[1][:, 1:].clone())) for i in (5, 11)]
     hooks.append(ref.norm.register_forward_hook(lambda m, a, out: got.__setitem__('n', out[:, 1:])))
     with torch.no_grad():
         ref(x)
@@ -68,7 +68,9 @@ def _mmpretrain_ref():
     torch.manual_seed(4)
     ref = TNT(arch='s')
     ref.init_weights()
-    return randomize_(ref).eval()
+    randomize_(ref)
+    ref.eval()  # mmpretrain's BaseBackbone.train() returns None: no chaining
+    return ref
 
 
 def _layouts():
@@ -139,7 +141,7 @@ def test_detector_checkpoint_with_module_prefix(tmp_path):
     model.init_weights()
     for k, v in src.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v)
-    assert convert_tnt_checkpoint(dict(state_dict=sd)).dropped == ['module.neck.lateral.weight']
+    assert convert_tnt_checkpoint(dict(state_dict=sd)).dropped == ['neck.lateral.weight']
 
 
 def test_patch_pos_of_another_grid_is_resampled(tmp_path):

@@ -12,12 +12,15 @@ from mmseg.structures import SegDataSample
 CONFIGS = Path(__file__).parents[1] / 'configs'
 
 
-def _packed(h, w, num_classes=150):
-    sample = SegDataSample()
-    sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, h, w)))
-    sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
-    return dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)],
-                data_samples=[sample])
+def _packed(h, w, batch=1, num_classes=150):
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, h, w)))
+        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
+        samples.append(sample)
+    return dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8) for _ in range(batch)],
+                data_samples=samples)
 
 
 @pytest.fixture(scope='module')
@@ -34,9 +37,10 @@ def upernet():
 @pytest.mark.parametrize('size', [(512, 512), (500, 375)])
 def test_train_step(upernet, size):
     upernet.train()
-    data = upernet.data_preprocessor(_packed(*size), True)
+    # 2 images, as the config's per-GPU batch: UperNet's 1x1 pooling branch has a BatchNorm
+    data = upernet.data_preprocessor(_packed(*size, batch=2), True)
     assert data['inputs'].shape[-2:] == (512, 512)  # padded to the crop size
-    total, _ = upernet.parse_losses(upernet.loss(**data))
+    total, _ = upernet.parse_losses(upernet(**data, mode='loss'))
     assert torch.isfinite(total)
     upernet.zero_grad()
     total.backward()
@@ -50,7 +54,7 @@ def test_predict(upernet, mode, size):
     upernet.eval()
     upernet.test_cfg.mode = mode
     with torch.no_grad():
-        result = upernet.predict(**upernet.data_preprocessor(_packed(*size), False))[0]
+        result = upernet(**upernet.data_preprocessor(_packed(*size), False), mode='predict')[0]
     assert result.pred_sem_seg.data.shape == (1, *size)
     logits = result.seg_logits.data
     assert logits.shape == (150, *size) and torch.isfinite(logits).all()

@@ -17,8 +17,9 @@ def parse_args():
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to this pickle file (.pkl)')
     parser.add_argument('--show', action='store_true', help='show prediction results in a window')
-    parser.add_argument('--show-dir', help='save pictures of the predictions into this folder '
-                        '(relative to the work dir\'s timestamped subfolder)')
+    parser.add_argument('--show-dir', help='save pictures of the predictions into this folder: '
+                        'for detection relative to the work dir\'s timestamped subfolder (as '
+                        'mmdet), for segmentation as given, under vis_data/vis_image (as mmseg)')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
