@@ -92,3 +92,15 @@ def test_drop_path():
     y = dp.train()(x)
     kept = (y[:, 0] != 0).float().mean()
     assert 0.4 < kept < 0.6 and torch.allclose(y[y != 0], torch.tensor(2.))
+
+
+def test_inference_fast_path_equals_autograd_path_and_keeps_input():
+    """Without autograd the layer adds residuals / applies GELU in its own buffers, never x's."""
+    from mmtnt.layers import TransformerLayer
+    layer = TransformerLayer(24, 4, with_se=True).eval()
+    x = torch.randn(6, 16, 24)
+    x_before = x.clone()
+    with torch.no_grad():
+        fast = layer(x)
+    torch.testing.assert_close(x, x_before, rtol=0, atol=0)
+    torch.testing.assert_close(fast, layer(x).detach(), rtol=0, atol=0)

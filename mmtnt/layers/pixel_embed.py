@@ -87,4 +87,5 @@ class PixelEmbed(nn.Module):
         p = self.patch_size
         x = x.reshape(B, C, h, p, w, p).permute(0, 2, 4, 1, 3, 5).reshape(B * h * w, C, p, p)
         x = self.proj(x)  # (B * N, D, 4, 4)
-        return x.flatten(2).transpose(1, 2), (h, w)
+        # contiguous words: a transposed view would make every later LayerNorm / reshape copy
+        return x.flatten(2).transpose(1, 2).contiguous(), (h, w)

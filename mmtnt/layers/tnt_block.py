@@ -9,6 +9,14 @@ from .drop import DropPath
 from .mlp import Mlp, SqueezeExcite
 
 
+def _residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    """``x + branch``; without autograd, written into ``branch`` (the layer's own fresh output,
+    never the caller's ``x``) to save an allocation and a pass over memory."""
+    if torch.is_grad_enabled() or branch is x:
+        return x + branch
+    return branch.add_(x)
+
+
 class TransformerLayer(nn.Module):
     """Pre-norm transformer layer: ``x + attn(norm(x))`` then ``x + mlp(norm(x))``.
 
@@ -55,11 +63,11 @@ class TransformerLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
         """x: (B, N, C) -> (B, N, C); ``grid`` is the patch grid for windowed attention."""
-        x = x + self.drop_path(self.attn(self.norm1(x), grid))
+        x = _residual(x, self.drop_path(self.attn(self.norm1(x), grid)))
         y = self.mlp(self.norm2(x))
         if self.se is not None:
             y = y + self.se(y)
-        return x + self.drop_path(y)
+        return _residual(x, self.drop_path(y))
 
 
 class WordToPatch(nn.Module):
