@@ -95,7 +95,9 @@ def _sync(device):
 
 
 def _step(model, x, backward: bool, amp: bool):
-    with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
+    """One forward (without autograd) or forward + backward step."""
+    with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp), \
+            torch.set_grad_enabled(backward):
         out = model(x)
         loss = sum(o.float().mean() for o in (out if isinstance(out, (tuple, list)) else [out]))
     if backward:
@@ -184,11 +186,7 @@ def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> 
                 m.zero_grad(set_to_none=True)
                 _sync(device)
                 t = time.perf_counter()
-                if backward:
-                    _step(m, x, True, amp)
-                else:
-                    with torch.no_grad():
-                        _step(m, x, False, amp)
+                _step(m, x, backward, amp)
                 _sync(device)
                 times[n].append(time.perf_counter() - t)
         del models

@@ -3,7 +3,8 @@
     python tools/demo.py IMAGE_OR_DIR CONFIG CHECKPOINT [--out-dir outputs] [--score-thr 0.3]
 
 Detection configs draw boxes (and masks for Mask R-CNN); segmentation configs draw the mask.
-Pictures go to OUT_DIR/vis, predictions as json to OUT_DIR/preds.
+Pictures go to OUT_DIR/vis; predictions to OUT_DIR/preds (detection, json) or OUT_DIR/pred
+(segmentation, label PNGs).
 """
 import argparse
 
@@ -35,7 +36,7 @@ def main():
         from mmseg.apis import MMSegInferencer
         inferencer = MMSegInferencer(model=args.config, weights=args.checkpoint,
                                      device=args.device)
-        inferencer(args.inputs, out_dir=args.out_dir, no_save_pred=False)
+        inferencer(args.inputs, out_dir=args.out_dir)  # writes vis/ and pred/ under out_dir
     else:
         raise ValueError(f'{args.config} has default_scope={scope!r}; tools/demo.py runs mmdet '
                          f'and mmseg configs.')

@@ -1,13 +1,12 @@
 """Test (evaluate) a trained detector or segmentor (mmdet's tools/test.py interface)."""
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmtnt.utils import setup_cpu_distributed, setup_test_outputs
+from mmtnt.utils import load_tool_config, setup_cpu_distributed, setup_test_outputs
 
 
 def parse_args():
@@ -35,14 +34,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
     setup_test_outputs(cfg, out=args.out, show=args.show, show_dir=args.show_dir,
                        wait_time=args.wait_time)
