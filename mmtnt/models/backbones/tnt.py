@@ -55,6 +55,8 @@ class TNTBackbone(BaseModule):
         inner_stride: stride of the word convolution (4 gives 4x4 words per 16x16 patch).
         pretrain_img_size: image side (or (h, w)) the stored patch position grid belongs to.
         out_indices: blocks whose patch tokens are returned as (B, C, ceil(H/16), ceil(W/16)) maps.
+            Blocks after the last index requested here or in ``pixel_out_indices`` are not run
+            (and get no gradient).
         pixel_out_indices: blocks whose word tokens are returned as well, as
             (B, inner_dims, 4 * ceil(H/16), 4 * ceil(W/16)) maps (stride 4), after the patch maps.
         final_norm: apply the final norm to the last block's patch map.
