@@ -1,35 +1,25 @@
 """Test (evaluate) a trained detector or segmentor (mmdet's tools/test.py interface)."""
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmtnt.utils import load_tool_config, setup_cpu_distributed, setup_test_outputs
+from mmtnt.utils import (add_common_args, load_tool_config, parse_tool_args, setup_cpu_distributed,
+                         setup_test_outputs)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to this pickle file (.pkl)')
     parser.add_argument('--show', action='store_true', help='show prediction results in a window')
     parser.add_argument('--show-dir', help='save pictures of the predictions into this folder: '
                         'for detection relative to the work dir\'s timestamped subfolder (as '
                         'mmdet), for segmentation as given, under vis_data/vis_image (as mmseg)')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs such as test_dataloader.batch_size=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser, 'test_dataloader.batch_size=2')
+    return parse_tool_args(parser)
 
 
 def main():

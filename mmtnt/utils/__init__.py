@@ -1,7 +1,8 @@
 from .dist import CPUDistributedDataParallel, setup_cpu_distributed
 from .test_outputs import setup_test_outputs
-from .tool_config import load_tool_config
+from .tool_config import add_common_args, load_tool_config, parse_tool_args
 
 __all__ = [
-    'CPUDistributedDataParallel', 'load_tool_config', 'setup_cpu_distributed', 'setup_test_outputs'
+    'CPUDistributedDataParallel', 'add_common_args', 'load_tool_config', 'parse_tool_args',
+    'setup_cpu_distributed', 'setup_test_outputs'
 ]

@@ -1,8 +1,29 @@
-"""Config loading shared by tools/train.py and tools/test.py (mmdet's conventions)."""
+"""Arguments and config loading shared by tools/train.py and tools/test.py (mmdet's conventions)."""
+import argparse
+import os
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+
+
+def add_common_args(parser: argparse.ArgumentParser, cfg_example: str) -> None:
+    """``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``, as mmdet's tools."""
+    parser.add_argument('--work-dir', help='the dir to save logs, models and metrics')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help=f'override config settings, key=value pairs such as {cfg_example}')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass it as an argument."""
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def load_tool_config(path: str,

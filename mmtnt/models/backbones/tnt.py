@@ -129,7 +129,6 @@ class TNTBackbone(BaseModule):
         self.window_size = window_size
         self.global_attn_indices = _normalize_indices(global_attn_indices, num_layers,
                                                       'global_attn_indices')
-        self.final_norm = final_norm
         self.with_cp = with_cp
         self.legacy = legacy
         if isinstance(pretrain_img_size, int):
@@ -232,14 +231,12 @@ class TNTBackbone(BaseModule):
             if side * side != n:
                 raise ValueError(f'{filename!r}: patch_pos holds {n} grid tokens, not a square grid.')
             state['patch_pos'] = resample_patch_pos(state['patch_pos'], self.pos_grid, (side, side))
-        mismatched = [
-            k for k, v in state.items()
-            if k in self.state_dict() and self.state_dict()[k].shape != v.shape
-        ]
+        own = self.state_dict()
+        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
         if mismatched:
             k = mismatched[0]
             raise ValueError(f'{filename!r} does not fit this TNTBackbone: {k} has shape '
-                             f'{tuple(state[k].shape)}, expected {tuple(self.state_dict()[k].shape)} '
+                             f'{tuple(state[k].shape)}, expected {tuple(own[k].shape)} '
                              f'({len(mismatched)} mismatched tensors; check arch / in_channels).')
         missing, unexpected = self.load_state_dict(state, strict=False)
         print_log(f'Loaded {result.layout} TNT checkpoint {filename} ({len(state)} tensors; '
