@@ -1,41 +1,10 @@
-# Mask R-CNN + TNT-S on COCO 2017, 1x schedule (12 epochs, batch 16 = 8 GPUs x 2).
-#
-# TNTFeaturePyramid turns TNT-S's stride-16 map into strides 4 / 8 / 16 / 32 for the FPN; the
-# stride-4 level also receives TNT's own pixel-level tokens (the better adapter on the toy set).
-# ImageNet weights: set `pretrained`, or pass
-#   --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
+# Mask R-CNN + TNT-S on COCO 2017, 1x schedule (12 epochs, batch 16 = 8 GPUs x 2), from the
+# official ImageNet TNT-S weights. Another checkpoint or from scratch: see retinanet_tnt_s.py.
+_base_ = [
+    './_base_/models/mask_rcnn_tnt_s.py', 'mmdet::_base_/datasets/coco_instance.py',
+    './_base_/schedules/tnt_adamw_1x.py', 'mmdet::_base_/default_runtime.py'
+]
 
-pretrained = None
-tnt_arch = 's'
-tnt_dims = 384  # TNT-S widths (patch / pixel tokens): every neck channel count below follows
-tnt_inner_dims = 24
+pretrained = 'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/tnt_s_81.5.pth.tar'  # noqa: E501
 
-model = dict(
-    data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
-    backbone=dict(
-        _delete_=True,
-        type='TNTBackbone',
-        arch=tnt_arch,
-        out_indices=(11, ),
-        pixel_out_indices=(11, ),
-        final_norm=True,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else None),
-    neck=[
-        dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5),
-             pixel_channels=tnt_inner_dims),
-        dict(type='FPN', in_channels=[tnt_dims] * 4, out_channels=256, num_outs=5),
-    ])
-
-# AdamW as in the PVT / Swin configs, with layer-wise learning-rate decay over TNT's blocks (the
-# stem trains slowest); no weight decay on norms, biases, position encodings and the class token.
-# The decay rate and parameter groups are logged at start.
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    constructor='TNTLayerDecayOptimizerConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(layer_decay_rate=0.75),
-    clip_grad=dict(max_norm=1.0, norm_type=2))
+model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

@@ -1,39 +1,21 @@
 # UperNet + TNT-S on ADE20K, 512x512 crops, 160k iterations, batch 16 (8 GPUs x 2), AdamW with
-# layer-wise learning-rate decay - as mmseg's DeiT-S / Swin-T UperNet configs.
-#
-# TNTFeaturePyramid turns the stride-16 maps of blocks 3 / 5 / 7 / 11 into strides 4 / 8 / 16 / 32;
-# TNT's stride-4 pixel-level tokens of block 11 also feed the stride-4 level.
-# ImageNet weights: set `pretrained`, or pass
-#   --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
+# layer-wise learning-rate decay - as mmseg's DeiT-S / Swin-T UperNet configs - from the official
+# ImageNet TNT-S weights. Another checkpoint (path, URL, hf-hub id, any TNT-S layout):
+#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# From scratch: --cfg-options model.backbone.init_cfg=None
 _base_ = [
-    'mmseg::_base_/models/upernet_r50.py', 'mmseg::_base_/datasets/ade20k.py',
+    './_base_/models/upernet_tnt_s.py', 'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
 ]
-custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
 
-pretrained = None
+pretrained = 'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/tnt_s_81.5.pth.tar'  # noqa: E501
 crop_size = (512, 512)
-tnt_arch = 's'
-tnt_dims = 384  # TNT-S widths (patch / pixel tokens): every neck / head channel count follows
-tnt_inner_dims = 24
 
 model = dict(
-    # TNT's normalisation: mean = std = 127.5 on 0-255 RGB pixels
-    data_preprocessor=dict(size=crop_size, mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
-    pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='TNTBackbone',
-        arch=tnt_arch,
-        out_indices=(3, 5, 7, 11),
-        pixel_out_indices=(11, ),
-        final_norm=True,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else None),
-    neck=dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5),
-              pixel_channels=tnt_inner_dims),
-    decode_head=dict(in_channels=[tnt_dims] * 4, num_classes=150),
-    auxiliary_head=dict(in_channels=tnt_dims, in_index=2, num_classes=150),
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    decode_head=dict(num_classes=150),
+    auxiliary_head=dict(num_classes=150),
     # `slide` runs 512x512 windows over the image; `whole` the image at once (any size)
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
 

@@ -1,15 +1,21 @@
 """mmtnt: Transformer-iN-Transformer for MMDetection and MMSegmentation.
 
 ``custom_imports=dict(imports=['mmtnt'])`` registers TNTBackbone (and the rest of mmtnt) in the
-OpenMMLab registries.
+OpenMMLab registries, and makes every checkpoint load through mmtnt's one safe loading path
+(:mod:`mmtnt.ckpt_load`).
 """
-from .compat import allow_mmengine_checkpoint_globals
+from .ckpt_load import UnsafeCheckpointError, load_checkpoint_safely, register_safe_loaders
+from .compat import allow_safe_checkpoint_globals
 from .datasets import *  # noqa: F401,F403  registers the toy datasets
 from .engine import *  # noqa: F401,F403  registers the layer-decay optimizer constructor
 from .models import *  # noqa: F401,F403  registers the modules
 from .utils import CPUDistributedDataParallel  # noqa: F401  registers the CPU DDP wrapper
 from .version import __version__
 
-allow_mmengine_checkpoint_globals()
+allow_safe_checkpoint_globals()
+register_safe_loaders()
 
-__all__ = ['__version__', 'allow_mmengine_checkpoint_globals']
+__all__ = [
+    '__version__', 'UnsafeCheckpointError', 'allow_safe_checkpoint_globals',
+    'load_checkpoint_safely', 'register_safe_loaders'
+]

@@ -1,12 +1,23 @@
-"""Let ``torch.load(weights_only=True)`` (the default since torch 2.6) read mmengine checkpoints.
+"""The globals that safe loading (``torch.load(weights_only=True)``) accepts beyond torch's own.
 
-mmengine 0.10.7 writes numpy arrays and scalars and its ``HistoryBuffer`` into a checkpoint's
-``meta`` and ``message_hub``; with safe loading, resuming from its own checkpoints then fails with
-"Unsupported global". Instead of switching safe loading off, mmtnt adds exactly these globals to
-torch's allow-list on import. ``HistoryBuffer`` pickles its statistics methods as
-``getattr(HistoryBuffer, 'mean')``; plain ``getattr`` would open safe loading to anything, so the
-pickled ``getattr`` is mapped to :func:`history_buffer_getattr`, which resolves only those.
+torch >= 2.6 loads with ``weights_only=True``. Three kinds of honest checkpoints pickle more than
+tensors, and each would fail with "Unsupported global" without this allow-list:
+
+- mmengine 0.10.7's own checkpoints: numpy arrays and scalars and its ``HistoryBuffer`` in
+  ``meta`` / ``message_hub`` (``--resume``, ``load_from``). ``HistoryBuffer`` pickles its
+  statistics methods as ``getattr(HistoryBuffer, 'mean')``; plain ``getattr`` would open safe
+  loading to anything, so the pickled ``getattr`` is mapped to :func:`history_buffer_getattr`,
+  which resolves only those.
+- timm-trained releases (the official TNT weights among them): the training arguments as an
+  ``argparse.Namespace`` of plain values.
+- checkpoints written under the other major numpy version: numpy 2 pickles its functions as
+  ``numpy._core.multiarray.*``, numpy 1 as ``numpy.core.multiarray.*``. Both names are mapped to
+  the installed numpy's functions, so a checkpoint loads whichever numpy wrote it.
+
+Nothing here can run code: every entry is a data class, a numpy reconstructor or the restricted
+``getattr``.
 """
+import argparse
 import pickle
 from typing import Any, List
 
@@ -15,6 +26,7 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+_NUMPY_MULTIARRAY_MODULES = ('numpy.core.multiarray', 'numpy._core.multiarray')
 
 
 def history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -27,8 +39,8 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
         f'HistoryBuffer statistics methods.')
 
 
-def mmengine_checkpoint_globals() -> List[Any]:
-    """The globals (beyond torch's defaults) that mmengine 0.10.7 checkpoints reference."""
+def safe_checkpoint_globals() -> List[Any]:
+    """The globals (beyond torch's defaults) that mmtnt's safe loading accepts."""
     if np.lib.NumpyVersion(np.__version__) >= '2.0.0':
         from numpy._core import multiarray
     else:
@@ -37,15 +49,19 @@ def mmengine_checkpoint_globals() -> List[Any]:
         cls for cls in vars(np.dtypes).values()
         if isinstance(cls, type) and issubclass(cls, np.dtype)
     ]
-    return [
-        multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, HistoryBuffer,
+    numpy_functions = [(getattr(multiarray, fn), f'{module}.{fn}')
+                       for module in _NUMPY_MULTIARRAY_MODULES
+                       for fn in ('_reconstruct', 'scalar')]
+    return numpy_functions + [
+        np.ndarray, np.dtype, HistoryBuffer, argparse.Namespace,
         (history_buffer_getattr, '__builtin__.getattr'),  # protocol 2 (torch.save's default)
         (history_buffer_getattr, 'builtins.getattr'),
     ] + dtype_classes
 
 
-def allow_mmengine_checkpoint_globals() -> None:
-    """Add :func:`mmengine_checkpoint_globals` to torch's safe-loading allow-list (idempotent)."""
+def allow_safe_checkpoint_globals() -> None:
+    """Add :func:`safe_checkpoint_globals` to torch's safe-loading allow-list (idempotent)."""
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is not None:  # torch < 2.4 has no safe-globals list (and no weights_only default)
-        add(mmengine_checkpoint_globals())
+        add(safe_checkpoint_globals())
+

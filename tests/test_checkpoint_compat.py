@@ -54,7 +54,7 @@ def test_without_allow_list_it_fails(runner_checkpoint):
             torch.load(runner_checkpoint, weights_only=True)
     finally:
         torch.serialization.add_safe_globals(saved)
-    mmtnt.allow_mmengine_checkpoint_globals()
+    mmtnt.allow_safe_checkpoint_globals()
 
 
 def test_resume_from_runner_checkpoint(runner_checkpoint, tmp_path):

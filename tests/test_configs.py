@@ -21,7 +21,22 @@ def build_in_scope(cfg, what):
 
 def test_configs_found():
     names = {Path(c).name for c in CONFIGS}
-    assert {'retinanet_tnt_s.py', 'mask_rcnn_tnt_s.py', 'retinanet_tnt_toy.py'} <= names
+    assert {'retinanet_tnt_s.py', 'mask_rcnn_tnt_s.py', 'faster_rcnn_tnt_s_fpn_1x_coco.py',
+            'detr_tnt_s_50e_coco.py', 'upernet_tnt_s_ade20k.py', 'fpn_tnt_s_ade20k.py',
+            'retinanet_tnt_toy.py', 'mask_rcnn_tnt_toy.py', 'upernet_tnt_toy.py'} <= names
+
+
+OFFICIAL_TNT_S = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/'
+                  'tnt_s_81.5.pth.tar')
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: Path(p).name)
+def test_full_configs_start_from_imagenet_toy_from_scratch(path):
+    backbone = Config.fromfile(path).model.backbone
+    if '/toy/' in path:
+        assert backbone.get('init_cfg') is None
+    else:
+        assert backbone.init_cfg == dict(type='Pretrained', checkpoint=OFFICIAL_TNT_S)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: Path(p).name)

@@ -1,125 +1,25 @@
 """Every published TNT layout loads through init_cfg and reproduces its peer's features.
 
-Nothing can be downloaded here, so each layout's weights are produced by the peer implementation
-itself: timm's ``state_dict()`` (current and legacy), the official layout derived from timm's by
-the documented key map, and mmpretrain's ``TNT`` wrapped like an mmpretrain classifier checkpoint.
+The checkpoints are made by the peer implementations themselves (``peer_checkpoints.py``).
 """
 import pytest
-import timm
 import torch
-from conftest import randomize_
+from peer_checkpoints import LAYOUTS, assert_loads_like_peer
 
 from mmtnt import TNTBackbone
 from mmtnt.ckpt_convert import convert_tnt_checkpoint
 
-TOL = dict(atol=1e-4, rtol=1e-4)
-
-# timm -> official names (the inverse of timm's checkpoint_filter_fn)
-_TIMM_TO_OFFICIAL = (('patch_pos', 'outer_pos'), ('pixel_pos', 'inner_pos'),
-                     ('pixel_embed.', 'patch_embed.'), ('norm1_proj', 'proj_norm1'),
-                     ('norm2_proj', 'proj_norm2'), ('norm_in.', 'inner_norm1.'),
-                     ('attn_in.', 'inner_attn.'), ('norm_mlp_in.', 'inner_norm2.'),
-                     ('mlp_in.', 'inner_mlp.'), ('norm_out.', 'outer_norm1.'),
-                     ('attn_out.', 'outer_attn.'), ('norm_mlp.', 'outer_norm2.'),
-                     ('.mlp.', '.outer_mlp.'))
-
-
-def timm_to_official(sd):
-    out = {}
-    for k, v in sd.items():
-        for old, new in _TIMM_TO_OFFICIAL:
-            k = k.replace(old, new)
-        if k == 'inner_pos':  # (1, C, 4, 4) -> (1, 16, C)
-            v = v.flatten(2).transpose(1, 2)
-        out[k] = v
-    out['outer_tokens'] = torch.zeros(1, 196, sd['patch_pos'].shape[-1])
-    return out
-
-
-def _timm_ref(name):
-    torch.manual_seed(3)
-    return randomize_(timm.create_model(name, pretrained=False)).eval()
-
-
-def _timm_features(ref, x):
-    with torch.no_grad():
-        inter = ref.forward_intermediates(x, indices=[5, 11], norm=False, intermediates_only=True)
-        final = ref.forward_features(x)[:, 1:]
-    return inter, final
-
-
-def _mmpretrain_features(ref, x):
-    """Patch tokens of blocks 5 and 11 (no norm) and after the final norm, from forward hooks."""
-    got = {}  # clone: mmpretrain's next layer updates this layer's output in place
-    hooks = [ref.layers[i].register_forward_hook(
-        lambda m, a, out, i=i: got.__setitem__(i, out[1][:, 1:].clone())) for i in (5, 11)]
-    hooks.append(ref.norm.register_forward_hook(lambda m, a, out: got.__setitem__('n', out[:, 1:])))
-    with torch.no_grad():
-        ref(x)
-    for h in hooks:
-        h.remove()
-    side = int(got[5].shape[1]**0.5)
-    maps = [got[i].reshape(x.shape[0], side, side, -1).permute(0, 3, 1, 2) for i in (5, 11)]
-    return maps, got['n']
-
-
-def _mmpretrain_ref():
-    from mmpretrain.models.backbones import TNT
-    torch.manual_seed(4)
-    ref = TNT(arch='s')
-    ref.init_weights()
-    randomize_(ref)
-    ref.eval()  # mmpretrain's BaseBackbone.train() returns None: no chaining
-    return ref
-
-
-def _layouts():
-    """(name, checkpoint object, legacy, features fn)"""
-    timm_s = _timm_ref('tnt_s_patch16_224')
-    legacy = _timm_ref('tnt_s_legacy_patch16_224')
-    mmpre = _mmpretrain_ref()
-    mmpre_ckpt = dict(state_dict={
-        **{f'backbone.{k}': v for k, v in mmpre.state_dict().items()},
-        'head.fc.weight': torch.zeros(1000, 384), 'head.fc.bias': torch.zeros(1000)},
-        meta=dict(epoch=300))
-    return [
-        ('timm', timm_s.state_dict(), False, lambda x: _timm_features(timm_s, x)),
-        ('timm_legacy', legacy.state_dict(), True, lambda x: _timm_features(legacy, x)),
-        ('official', dict(state_dict_ema=None, model=timm_to_official(timm_s.state_dict())), False,
-         lambda x: _timm_features(timm_s, x)),
-        ('mmpretrain', mmpre_ckpt, True, lambda x: _mmpretrain_features(mmpre, x)),
-    ]
-
-
-LAYOUTS = {name: rest for name, *rest in _layouts()}
-
 
 @pytest.mark.parametrize('layout', sorted(LAYOUTS))
 def test_layout_reproduces_peer_features(layout, tmp_path):
-    ckpt, legacy, features = LAYOUTS[layout]
+    ckpt, legacy, _ = LAYOUTS[layout]
     path = tmp_path / f'{layout}.pth'
     torch.save(ckpt, path)
     result = convert_tnt_checkpoint(torch.load(path))
     assert result.layout == layout and result.unmapped == []
     assert set(result.state_dict) == set(TNTBackbone(arch='s', legacy=legacy).state_dict())
 
-    init_cfg = dict(type='Pretrained', checkpoint=str(path))
-    blocks = TNTBackbone(arch='s', legacy=legacy, out_indices=(5, 11), final_norm=False,
-                         init_cfg=init_cfg)
-    normed = TNTBackbone(arch='s', legacy=legacy, init_cfg=init_cfg)
-    blocks.init_weights(), normed.init_weights()
-    x = torch.randn(2, 3, 224, 224)
-    expected_maps, expected_final = features(x)
-    with torch.no_grad():
-        for a, b in zip(blocks.eval()(x), expected_maps):
-            torch.testing.assert_close(a, b, **TOL)
-        final = normed.eval()(x)[0].flatten(2).transpose(1, 2)
-    torch.testing.assert_close(final, expected_final, **TOL)
-
-    # the same checkpoint at another size: the position grid is resampled
-    with torch.no_grad():
-        out = normed(torch.randn(1, 3, 512, 512))[0]
-    assert out.shape == (1, 384, 32, 32) and torch.isfinite(out).all()
+    assert_loads_like_peer(str(path), layout, also_at=512)
 
 
 def test_classifier_head_and_prefix_reported_as_dropped():
@@ -213,10 +113,20 @@ def test_convert_tool_writes_mmtnt_layout(tmp_path):
 
 
 def test_convert_tool_refuses_unsafe_pickles_unless_trusted(tmp_path):
+    """Training args (argparse.Namespace) are plain metadata and load safely; an object outside
+    the allow-list needs --trust-checkpoint."""
     import argparse
+    import fractions
+    model = LAYOUTS['official'][0]['model']
     src = tmp_path / 'with_args.pth'
-    torch.save(dict(model=LAYOUTS['official'][0]['model'], args=argparse.Namespace(lr=1)), src)
+    torch.save(dict(model=model, args=argparse.Namespace(lr=1e-3, model='tnt_s')), src)
+    proc = _convert_tool(src, tmp_path / 'out.pth')
+    assert proc.returncode == 0, proc.stderr
+    src = tmp_path / 'with_object.pth'
+    torch.save(dict(model=model, metric=fractions.Fraction(815, 10)), src)
     proc = _convert_tool(src, tmp_path / 'out.pth')
     assert proc.returncode != 0 and '--trust-checkpoint' in proc.stderr
+    assert 'with_object.pth' in proc.stderr
     proc = _convert_tool(src, tmp_path / 'out.pth', '--trust-checkpoint')
     assert proc.returncode == 0, proc.stderr
+    assert set(torch.load(tmp_path / 'out.pth', weights_only=True)) == {'state_dict', 'meta'}

@@ -57,3 +57,23 @@ def test_bad_inputs():
     pixel_neck = TNTFeaturePyramid(in_channels=8, scales=(4, 2), pixel_channels=4)
     with pytest.raises(ValueError, match='pixel_out_indices'):
         pixel_neck((torch.randn(1, 8, 4, 4), torch.randn(1, 8, 16, 16)))
+
+
+@pytest.mark.parametrize('mode', ['maxpool', 'avgpool', 'conv'])
+def test_downsample_modes(mode):
+    neck = TNTFeaturePyramid(in_channels=4, scales=(1, 0.5, 0.25), downsample=mode)
+    x = torch.randn(1, 4, 8, 12)
+    _, half, quarter = neck((x, ))
+    assert half.shape == (1, 4, 4, 6) and quarter.shape == (1, 4, 2, 3)
+    if mode == 'avgpool':  # the TNT paper's DETR: 2x2 average of the stride-16 map
+        torch.testing.assert_close(half, torch.nn.functional.avg_pool2d(x, 2))
+    elif mode == 'maxpool':
+        torch.testing.assert_close(half, torch.nn.functional.max_pool2d(x, 2))
+    else:
+        # one learned convolution per shrinking level, kernel = stride = 1 / scale
+        assert sum(p.numel() for p in neck.parameters()) == (4 * 4 * 2 * 2 + 4) + (4 * 4 * 4 * 4 + 4)
+
+
+def test_unknown_downsample_mode_is_named():
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        TNTFeaturePyramid(in_channels=4, scales=(1, 0.5), downsample='bilinear')

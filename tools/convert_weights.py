@@ -2,37 +2,37 @@
 
     python tools/convert_weights.py SRC DST [--trust-checkpoint]
 
-DST holds ``state_dict`` (mmtnt keys, no classifier head) and ``meta`` (the source layout).
-Loading DST needs no conversion: ``init_cfg=dict(type='Pretrained', checkpoint=DST)``; legacy
-layouts (timm legacy, mmpretrain) need ``TNTBackbone(legacy=True)``.
+SRC is a local file, an http(s) URL or a ``hf-hub:owner/name`` id (``.pth``, ``.pth.tar`` or
+``.safetensors``), read through mmtnt's safe loading. DST holds ``state_dict`` (mmtnt keys, no
+classifier head) and ``meta`` (the source and its layout); it loads with safe loading and needs no
+conversion: ``init_cfg=dict(type='Pretrained', checkpoint=DST)``. Legacy layouts (timm legacy,
+mmpretrain) need ``TNTBackbone(legacy=True)``.
 """
 import argparse
-import pickle
 
 import torch
 from mmengine.logging import print_log
 
+from mmtnt import UnsafeCheckpointError, load_checkpoint_safely
 from mmtnt.ckpt_convert import LEGACY_LAYOUTS, convert_tnt_checkpoint
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Convert a TNT checkpoint to mmtnt keys')
-    parser.add_argument('src', help='source checkpoint')
+    parser.add_argument('src', help='source checkpoint: path, http(s) URL or hf-hub:owner/name')
     parser.add_argument('dst', help='where to write the converted checkpoint')
     parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='unpickle arbitrary objects (e.g. training args in the official '
-                        'release); only for files from a source you trust')
+                        help='unpickle arbitrary objects; only for files from a source you trust '
+                        '(the output then holds tensors only)')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     try:
-        ckpt = torch.load(args.src, map_location='cpu', weights_only=not args.trust_checkpoint)
-    except pickle.UnpicklingError as e:
-        raise SystemExit(f'{args.src} holds objects beyond tensors, which safe loading refuses '
-                         f'({str(e).splitlines()[-1][:200]}). If you trust the file, run again '
-                         f'with --trust-checkpoint.')
+        ckpt = load_checkpoint_safely(args.src, 'cpu', trust=args.trust_checkpoint)
+    except UnsafeCheckpointError as e:
+        raise SystemExit(str(e))
     result = convert_tnt_checkpoint(ckpt)
     torch.save(dict(state_dict=result.state_dict,
                     meta=dict(source=args.src, source_layout=result.layout)), args.dst)

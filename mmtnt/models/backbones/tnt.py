@@ -11,6 +11,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch.utils.checkpoint import checkpoint
 
 from mmtnt.ckpt_convert import LEGACY_LAYOUTS, convert_tnt_checkpoint
+from mmtnt.ckpt_load import UnsafeCheckpointError
 from mmtnt.layers import PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos, words_to_map
 from mmtnt.registry import MODELS
 
@@ -208,12 +209,17 @@ class TNTBackbone(BaseModule):
     def load_tnt_checkpoint(self, filename: str) -> None:
         """Load a TNT checkpoint of any supported layout, logging every key that did not match.
 
+        ``filename`` is a local path, an http(s) URL or a ``hf-hub:`` id, read through mmtnt's
+        safe loading (:mod:`mmtnt.ckpt_load`): ``.pth`` / ``.pth.tar`` / ``.safetensors``.
+
         Raises:
             ValueError: the file cannot be read, is not a TNT checkpoint, or its variant or sizes
                 do not fit this backbone. The message names the file.
         """
         try:
             raw = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
+        except UnsafeCheckpointError:
+            raise  # its message names the file and how to trust it
         except Exception as e:  # torch / pickle / zip errors alike: say which file
             raise ValueError(f'Could not read the checkpoint {filename!r}: {e}') from e
         try:

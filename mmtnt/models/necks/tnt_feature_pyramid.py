@@ -12,6 +12,7 @@ from mmtnt.registry import MODELS
 MODELS.register_module('LN2d', module=LayerNorm2d)
 
 SUPPORTED_SCALES = (4, 2, 1, 0.5, 0.25)
+DOWNSAMPLE_MODES = ('maxpool', 'avgpool', 'conv')
 
 
 @MODELS.register_module()
@@ -19,7 +20,9 @@ class TNTFeaturePyramid(BaseModule):
     """Simple feature pyramid over TNTBackbone's stride-16 patch maps (ViTDet / mmseg Feature2Pyramid).
 
     Level ``i`` rescales its input map by ``scales[i]``: 4 -> two 2x2 deconvolutions (norm and
-    activation between), 2 -> one deconvolution, 1 -> identity, 0.5 / 0.25 -> max pooling. Every
+    activation between), 2 -> one deconvolution, 1 -> identity, 0.5 / 0.25 -> ``downsample``
+    (max pooling by default; average pooling as the TNT paper's DETR; a strided convolution as its
+    Faster R-CNN). Every
     level keeps ``in_channels`` channels, so the FPN / UPerHead that follows takes
     ``[in_channels] * len(scales)``. Level strides are ``16 / scale``.
 
@@ -31,6 +34,8 @@ class TNTFeaturePyramid(BaseModule):
     Args:
         in_channels: channels of the patch maps (the backbone's ``embed_dims``).
         scales: rescale factor per output level, from {4, 2, 1, 0.5, 0.25}, finest first.
+        downsample: how levels with a scale below 1 shrink the map: 'maxpool', 'avgpool' or
+            'conv' (a learned convolution whose kernel and stride are 1 / scale).
         pixel_channels: channels of the pixel-token map (the backbone's ``inner_dims``), or None.
         norm_cfg: normalisation inside the x4 upsampling path and after the pixel projection.
         act_cfg: activation inside the x4 upsampling path.
@@ -44,6 +49,7 @@ class TNTFeaturePyramid(BaseModule):
                  in_channels: int,
                  scales: Sequence[float] = (4, 2, 1, 0.5),
                  pixel_channels: Optional[int] = None,
+                 downsample: str = 'maxpool',
                  norm_cfg: dict = dict(type='LN2d'),
                  act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[dict] = None) -> None:
@@ -55,6 +61,10 @@ class TNTFeaturePyramid(BaseModule):
                              f'{SUPPORTED_SCALES}; got {scales}.')
         if list(scales) != sorted(scales, reverse=True):
             raise ValueError(f'TNTFeaturePyramid scales must go from finest to coarsest, got {scales}.')
+        if downsample not in DOWNSAMPLE_MODES:
+            raise ValueError(f'TNTFeaturePyramid downsample must be one of {DOWNSAMPLE_MODES}, '
+                             f'got {downsample!r}.')
+        self.downsample = downsample
         self.in_channels = in_channels
         self.scales = scales
         self.strides = tuple(int(16 / s) for s in scales)
@@ -80,7 +90,11 @@ class TNTFeaturePyramid(BaseModule):
             return nn.ConvTranspose2d(c, c, 2, 2)
         if scale == 1:
             return nn.Identity()
-        return nn.MaxPool2d(int(1 / scale), int(1 / scale))
+        k = int(1 / scale)
+        if self.downsample == 'conv':
+            return nn.Conv2d(c, c, kernel_size=k, stride=k)
+        pool = nn.MaxPool2d if self.downsample == 'maxpool' else nn.AvgPool2d
+        return pool(k, k)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         """Build the pyramid.

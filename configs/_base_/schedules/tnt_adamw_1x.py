@@ -1,0 +1,13 @@
+# COCO 1x (12 epochs, batch 16 = 8 GPUs x 2) for TNT detectors: AdamW as in the PVT / Swin
+# configs, with layer-wise learning-rate decay over TNT's blocks (the stem trains slowest); no
+# weight decay on norms, biases, position encodings and the class token. The decay rate and the
+# parameter groups are logged when training starts.
+_base_ = 'mmdet::_base_/schedules/schedule_1x.py'
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='TNTLayerDecayOptimizerConstructor',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(layer_decay_rate=0.75),
+    clip_grad=dict(max_norm=1.0, norm_type=2))
