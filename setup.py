@@ -27,6 +27,8 @@ setup(
         'mmsegmentation>=1.2.2,<1.3',
         'ftfy',  # imported by mmseg without being declared
         'regex',  # likewise
+        'safetensors',  # .safetensors checkpoints (timm's Hugging Face weights)
+        'huggingface_hub',  # hf-hub: checkpoint ids
         'pycocotools',
         'tensorboard',
     ],

@@ -209,3 +209,40 @@ def convert_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
         sd = _official_to_timm(sd)
     out, unmapped = _timm_to_mmtnt(sd)
     return ConvertResult(out, layout, sorted(unmapped), dropped)
+
+
+def detect_pyramid_layout(sd: Mapping[str, torch.Tensor]) -> str:
+    """'official' (huawei-noah ``ptnt_*``), 'mmtnt' (this package's PyramidTNT) or 'unknown'."""
+    if 'stem.common_conv.0.weight' in sd:
+        return 'mmtnt'
+    if 'patch_embed.common_conv.0.weight' in sd and 'stages.0.relative_pos' in sd:
+        return 'official'
+    return 'unknown'
+
+
+def convert_pyramid_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
+    """Convert an official PyramidTNT checkpoint (``ptnt_*``, any container) to mmtnt's keys.
+
+    The official names are kept but for the stem (``patch_embed.`` -> ``stem.``) and the
+    aggregation convolutions (``conv.0.`` -> ``conv.``); the classifier head is dropped.
+
+    Raises:
+        ValueError: the checkpoint is not a PyramidTNT checkpoint.
+    """
+    sd, outside_backbone = unwrap_state_dict(checkpoint)
+    dropped = sorted(outside_backbone + [k for k in sd if _DROPPED.match(k)])
+    sd = {k: v for k, v in sd.items() if not _DROPPED.match(k)}
+    layout = detect_pyramid_layout(sd)
+    if layout == 'unknown':
+        sample = ', '.join(sorted(sd)[:5])
+        raise ValueError(f'Not a PyramidTNT checkpoint of any known layout (official ptnt_*, '
+                         f'mmtnt); its first keys are: {sample}')
+    if layout == 'mmtnt':
+        return ConvertResult(sd, layout, [], dropped)
+    out = {}
+    for k, v in sd.items():
+        if k.startswith('patch_embed.'):
+            k = 'stem.' + k[len('patch_embed.'):]
+        k = re.sub(r'^((?:word|sentence)_merges\.\d+\.conv)\.0\.', r'\1.', k)
+        out[k] = v
+    return ConvertResult(out, layout, [], dropped)

@@ -4,6 +4,10 @@
 #
 # The toy shapes are 15-60 px: COCO's RPN anchors (8 x stride: 32 px at stride 4 up to 512 px)
 # miss most of them, so the anchors here are 4 x stride (16 px at stride 4, 32 at 8, ...).
+# Trained from scratch, the two-stage heads need normalisation (He et al., "Rethinking ImageNet
+# Pre-training"; mmdet's scratch/*gn-all* configs): without it the RoI classifier stayed at
+# "background" for every RoI here. So the FPN, the box head (4 convs + 1 fc) and the mask head
+# use GroupNorm.
 _base_ = [
     '../_base_/models/mask_rcnn_tnt_s.py', '../_base_/datasets/toy_shapes_instance.py',
     '../_base_/schedules/toy_scratch_3k.py', 'mmdet::_base_/default_runtime.py'
@@ -12,6 +16,7 @@ _base_ = [
 toy_arch = dict(embed_dims=96, inner_dims=12, num_layers=4, num_heads=4, inner_num_heads=2)
 tnt_dims = toy_arch['embed_dims']  # every channel count below follows from it
 fpn_dims = 64
+gn = dict(type='GN', num_groups=16, requires_grad=True)
 max_iters = 1500
 
 model = dict(
@@ -20,15 +25,19 @@ model = dict(
     neck=[
         dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(4, 2, 1, 0.5),
              pixel_channels=toy_arch['inner_dims']),
-        dict(type='FPN', in_channels=[tnt_dims] * 4, out_channels=fpn_dims, num_outs=5),
+        dict(type='FPN', in_channels=[tnt_dims] * 4, out_channels=fpn_dims, num_outs=5,
+             norm_cfg=gn),
     ],
     rpn_head=dict(in_channels=fpn_dims, feat_channels=fpn_dims,
                   anchor_generator=dict(scales=[4])),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=fpn_dims),
-        bbox_head=dict(in_channels=fpn_dims, fc_out_channels=256, num_classes=3),
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', in_channels=fpn_dims,
+                       conv_out_channels=fpn_dims, fc_out_channels=256, num_classes=3,
+                       norm_cfg=gn),
         mask_roi_extractor=dict(out_channels=fpn_dims),
-        mask_head=dict(in_channels=fpn_dims, conv_out_channels=fpn_dims, num_classes=3)),
+        mask_head=dict(in_channels=fpn_dims, conv_out_channels=fpn_dims, num_classes=3,
+                       norm_cfg=gn)),
     # 1-4 objects per 128x128 image: far fewer proposals and sampled RoIs than COCO needs
     train_cfg=dict(
         rpn=dict(sampler=dict(num=64)),

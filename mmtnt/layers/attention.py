@@ -17,15 +17,18 @@ def manual_attention(q: torch.Tensor,
 
     Args:
         q, k, v: (B, heads, N, head_dim).
-        mask: boolean, True where a query may attend to a key; broadcast to (B, heads, Nq, Nk).
+        mask: broadcast to (B, heads, Nq, Nk): boolean, True where a query may attend to a key,
+            or floating, added to the attention logits (as ``scaled_dot_product_attention``).
         dropout_p: dropout probability on the attention weights.
 
     Returns:
         (B, heads, N, head_dim).
     """
     attn = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1)
-    if mask is not None:
+    if mask is not None and mask.dtype == torch.bool:
         attn = attn.masked_fill(~mask, float('-inf'))
+    elif mask is not None:
+        attn = attn + mask
     attn = attn.softmax(dim=-1)
     if dropout_p > 0.:
         attn = F.dropout(attn, p=dropout_p)

@@ -1,4 +1,4 @@
-from .backbones import TNTBackbone
+from .backbones import PyramidTNT, TNTBackbone
 from .necks import TNTFeaturePyramid
 
-__all__ = ['TNTBackbone', 'TNTFeaturePyramid']
+__all__ = ['PyramidTNT', 'TNTBackbone', 'TNTFeaturePyramid']

@@ -4,16 +4,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch.utils.checkpoint import checkpoint
 
-from mmtnt.ckpt_convert import LEGACY_LAYOUTS, convert_tnt_checkpoint
-from mmtnt.ckpt_load import UnsafeCheckpointError
+from mmtnt.ckpt_convert import LEGACY_LAYOUTS, ConvertResult, convert_tnt_checkpoint
 from mmtnt.layers import PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos, words_to_map
 from mmtnt.registry import MODELS
+from .checks import (check_drop_path_rate, check_image_batch, check_token_norm,
+                     normalize_indices)
+from .loading import load_backbone_checkpoint
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
     # TNT-S: 23.8M params, 81.5 top-1 (paper)
@@ -22,21 +22,6 @@ ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
     'b': dict(embed_dims=640, inner_dims=40, num_layers=12, num_heads=10, inner_num_heads=4),
 }
 _ARCH_KEYS = set(ARCH_SETTINGS['s'])
-
-
-def _normalize_indices(indices: Union[int, Sequence[int]], num_layers: int, name: str) -> List[int]:
-    """Turn an int or sequence of block indices (negative counting from the end) into a sorted list."""
-    if isinstance(indices, int):
-        indices = [indices]
-    if not isinstance(indices, Sequence) or not all(isinstance(i, int) for i in indices):
-        raise TypeError(f'{name} must be an int or a sequence of ints, got {indices!r}.')
-    out = []
-    for i in indices:
-        if not -num_layers <= i < num_layers:
-            raise ValueError(f'{name} has {i}, out of range for {num_layers} blocks: use 0..'
-                             f'{num_layers - 1} (or negative indices counting from the end).')
-        out.append(i % num_layers)
-    return sorted(set(out))
 
 
 @MODELS.register_module()
@@ -117,9 +102,12 @@ class TNTBackbone(BaseModule):
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
         self.in_channels = in_channels
-        self.out_indices = _normalize_indices(out_indices, num_layers, 'out_indices')
-        self.pixel_out_indices = _normalize_indices(pixel_out_indices, num_layers,
-                                                    'pixel_out_indices')
+        self.out_indices = normalize_indices(out_indices, num_layers, 'out_indices')
+        self.pixel_out_indices = normalize_indices(pixel_out_indices, num_layers,
+                                                   'pixel_out_indices')
+        if not self.out_indices and not self.pixel_out_indices:
+            raise ValueError('out_indices and pixel_out_indices are both empty: name at least one '
+                             f'block (0..{num_layers - 1}) whose features TNTBackbone returns.')
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_layers:
             raise ValueError(f'frozen_stages must be an int in -1..{num_layers} (-1: none, 0: the '
                              f'stem, k: the stem and blocks 0..k-1), got {frozen_stages!r}.')
@@ -128,8 +116,14 @@ class TNTBackbone(BaseModule):
             raise ValueError(f'window_size must be an int >= 0 (0: global attention), got '
                              f'{window_size!r}.')
         self.window_size = window_size
-        self.global_attn_indices = _normalize_indices(global_attn_indices, num_layers,
-                                                      'global_attn_indices')
+        self.global_attn_indices = normalize_indices(global_attn_indices, num_layers,
+                                                     'global_attn_indices')
+        if self.global_attn_indices and not window_size:
+            raise ValueError(f'global_attn_indices={tuple(global_attn_indices)} only applies with '
+                             f'windowed attention: set window_size > 0 (e.g. 14), or drop '
+                             f'global_attn_indices (every block is global without windows).')
+        check_drop_path_rate(drop_path_rate)
+        check_token_norm(norm_cfg)
         self.with_cp = with_cp
         self.legacy = legacy
         if isinstance(pretrain_img_size, int):
@@ -216,42 +210,20 @@ class TNTBackbone(BaseModule):
             ValueError: the file cannot be read, is not a TNT checkpoint, or its variant or sizes
                 do not fit this backbone. The message names the file.
         """
-        try:
-            raw = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
-        except UnsafeCheckpointError:
-            raise  # its message names the file and how to trust it
-        except Exception as e:  # torch / pickle / zip errors alike: say which file
-            raise ValueError(f'Could not read the checkpoint {filename!r}: {e}') from e
-        try:
-            result = convert_tnt_checkpoint(raw)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f'{filename!r}: {e}') from e
-        state = result.state_dict
-        is_legacy = result.layout in LEGACY_LAYOUTS
-        if is_legacy != self.legacy and result.layout != 'mmtnt':
-            raise ValueError(f'{filename!r} holds {result.layout!r} TNT weights; build the backbone '
-                             f'with legacy={is_legacy} to load them.')
-        if 'patch_pos' in state and state['patch_pos'].shape != self.patch_pos.shape:
-            n = state['patch_pos'].shape[1] - 1
-            side = int(round(n**0.5))
-            if side * side != n:
-                raise ValueError(f'{filename!r}: patch_pos holds {n} grid tokens, not a square grid.')
-            state['patch_pos'] = resample_patch_pos(state['patch_pos'], self.pos_grid, (side, side))
-        own = self.state_dict()
-        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-        if mismatched:
-            k = mismatched[0]
-            raise ValueError(f'{filename!r} does not fit this TNTBackbone: {k} has shape '
-                             f'{tuple(state[k].shape)}, expected {tuple(own[k].shape)} '
-                             f'({len(mismatched)} mismatched tensors; check arch / in_channels).')
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        print_log(f'Loaded {result.layout} TNT checkpoint {filename} ({len(state)} tensors; '
-                  f'dropped classifier keys: {result.dropped or "none"})', logger='current')
-        for what, keys in (('missing', missing), ('unexpected', unexpected),
-                           ('unmapped', result.unmapped)):
-            if keys:
-                print_log(f'{what} keys in {filename}: {", ".join(keys)}', logger='current',
-                          level=30)
+        def adapt(state: Dict[str, torch.Tensor], result: ConvertResult) -> None:
+            is_legacy = result.layout in LEGACY_LAYOUTS
+            if is_legacy != self.legacy and result.layout != 'mmtnt':
+                raise ValueError(f'it holds {result.layout!r} TNT weights; build the backbone '
+                                 f'with legacy={is_legacy} to load them.')
+            if 'patch_pos' in state and state['patch_pos'].shape != self.patch_pos.shape:
+                n = state['patch_pos'].shape[1] - 1
+                side = int(round(n**0.5))
+                if side * side != n:
+                    raise ValueError(f'patch_pos holds {n} grid tokens, not a square grid.')
+                state['patch_pos'] = resample_patch_pos(state['patch_pos'], self.pos_grid,
+                                                        (side, side))
+
+        load_backbone_checkpoint(self, filename, convert_tnt_checkpoint, adapt)
 
     # ------------------------------------------------------------------ training
     def _freeze_stages(self) -> None:
@@ -274,18 +246,6 @@ class TNTBackbone(BaseModule):
         return self
 
     # ------------------------------------------------------------------ forward
-    def _check_input(self, x) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f'TNTBackbone expects a torch.Tensor, got {type(x).__name__}.')
-        if x.dim() != 4:
-            raise ValueError(f'TNTBackbone expects a 4-D (B, C, H, W) image tensor, got shape '
-                             f'{tuple(x.shape)}; add a batch dimension with x[None] for one image.')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f'TNTBackbone was built for in_channels={self.in_channels}, but the '
-                             f'input has {x.shape[1]} channels (shape {tuple(x.shape)}).')
-        if x.shape[2] < 1 or x.shape[3] < 1:
-            raise ValueError(f'TNTBackbone got an empty image of shape {tuple(x.shape)}.')
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Extract features.
 
@@ -296,7 +256,7 @@ class TNTBackbone(BaseModule):
             One (B, embed_dims, ceil(H/16), ceil(W/16)) map per ``out_indices`` entry, then one
             (B, inner_dims, 4 * ceil(H/16), 4 * ceil(W/16)) map per ``pixel_out_indices`` entry.
         """
-        self._check_input(x)
+        x = check_image_batch(x, self.in_channels, 'TNTBackbone', self.cls_token)
         B = x.shape[0]
         words, grid = self.pixel_embed(x)
         words = words + self.pixel_pos.flatten(2).transpose(1, 2)

@@ -1,0 +1,83 @@
+"""Argument and input checks shared by TNTBackbone and PyramidTNT: a wrong value gets a
+ValueError / TypeError that says what was wrong and what to do, never an error from deep inside."""
+from typing import List, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_norm_layer
+
+
+def normalize_indices(indices: Union[int, Sequence[int]],
+                      num: int,
+                      name: str,
+                      what: str = 'blocks',
+                      allow_empty: bool = True) -> List[int]:
+    """Turn an int or sequence of indices (negative counting from the end) into a sorted list.
+
+    Raises:
+        TypeError: not an int or a sequence of ints.
+        ValueError: an index out of range, or an empty sequence where one is needed.
+    """
+    if isinstance(indices, int):
+        indices = [indices]
+    if not isinstance(indices, Sequence) or not all(isinstance(i, int) for i in indices):
+        raise TypeError(f'{name} must be an int or a sequence of ints, got {indices!r}.')
+    if not indices and not allow_empty:
+        raise ValueError(f'{name} is empty: name at least one of the {num} {what} (0..{num - 1}, '
+                         f'or -1 for the last) whose features the backbone should return.')
+    out = []
+    for i in indices:
+        if not -num <= i < num:
+            raise ValueError(f'{name} has {i}, out of range for {num} {what}: use 0..{num - 1} '
+                             f'(or negative indices counting from the end).')
+        out.append(i % num)
+    return sorted(set(out))
+
+
+def check_drop_path_rate(rate: float) -> None:
+    if not isinstance(rate, (int, float)) or not 0. <= rate < 1.:
+        raise ValueError(f'drop_path_rate must be a number in [0, 1) (the largest stochastic-depth '
+                         f'probability, reached by the last block), got {rate!r}.')
+
+
+def check_token_norm(norm_cfg: dict, name: str = 'norm_cfg') -> None:
+    """The transformer norms act on (B, N, C) tokens: only LayerNorm-like layers fit."""
+    if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
+        raise TypeError(f'{name} must be a dict with a "type", e.g. dict(type="LN"), got '
+                        f'{norm_cfg!r}.')
+    layer = build_norm_layer(norm_cfg, 8)[1]
+    if not isinstance(layer, nn.LayerNorm):
+        raise ValueError(f'{name}={norm_cfg!r} builds a {type(layer).__name__}, which cannot '
+                         f'normalise (B, N, C) tokens; use a token norm: dict(type="LN").')
+
+
+def check_image_batch(x, in_channels: int, name: str, param: torch.Tensor) -> torch.Tensor:
+    """Check a (B, C, H, W) image batch; return it in the dtype of the backbone's weights.
+
+    Floating inputs of another precision (float64, float16 with fp32 weights) are cast, which
+    gives the weights' result; under autocast they are left to autocast.
+
+    Raises:
+        TypeError: not a tensor, or not floating point (e.g. raw uint8 images).
+        ValueError: not 4-D, wrong channel count, an empty batch or an empty image.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f'{name} expects a torch.Tensor, got {type(x).__name__}.')
+    if x.dim() != 4:
+        raise ValueError(f'{name} expects a 4-D (B, C, H, W) image tensor, got shape '
+                         f'{tuple(x.shape)}; add a batch dimension with x[None] for one image.')
+    if not x.is_floating_point():
+        raise TypeError(f'{name} expects normalised floating-point images, got {x.dtype}: '
+                        f'normalise raw images first (the detector / segmentor data_preprocessor '
+                        f'does), e.g. ((x.float() - 127.5) / 127.5).')
+    if x.shape[1] != in_channels:
+        raise ValueError(f'{name} was built for in_channels={in_channels}, but the input has '
+                         f'{x.shape[1]} channels (shape {tuple(x.shape)}).')
+    if x.shape[0] == 0:
+        raise ValueError(f'{name} got an empty batch (shape {tuple(x.shape)}): pass at least one '
+                         f'image.')
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f'{name} got an empty image of shape {tuple(x.shape)}.')
+    if x.dtype != param.dtype and not torch.is_autocast_enabled(x.device.type):
+        x = x.to(param.dtype)
+    return x
