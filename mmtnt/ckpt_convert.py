@@ -179,6 +179,20 @@ def _mmpretrain_to_mmtnt(sd: StateDict) -> Tuple[StateDict, List[str]]:
     return out, unmapped
 
 
+def _unwrap_and_detect(checkpoint: Mapping, detect, model: str,
+                       layouts: str) -> Tuple[StateDict, str, List[str]]:
+    """Unwrap, drop classifier keys (returned sorted) and name the layout, or raise."""
+    sd, outside_backbone = unwrap_state_dict(checkpoint)
+    dropped = sorted(outside_backbone + [k for k in sd if _DROPPED.match(k)])
+    sd = {k: v for k, v in sd.items() if not _DROPPED.match(k)}
+    layout = detect(sd)
+    if layout == 'unknown':
+        sample = ', '.join(sorted(sd)[:5])
+        raise ValueError(f'Not a {model} checkpoint of any known layout ({layouts}); its first '
+                         f'keys are: {sample}')
+    return sd, layout, dropped
+
+
 def convert_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
     """Convert a TNT checkpoint of any supported layout to mmtnt's keys.
 
@@ -192,14 +206,8 @@ def convert_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
     Raises:
         ValueError: the checkpoint is not of any known TNT layout.
     """
-    sd, outside_backbone = unwrap_state_dict(checkpoint)
-    dropped = sorted(outside_backbone + [k for k in sd if _DROPPED.match(k)])
-    sd = {k: v for k, v in sd.items() if not _DROPPED.match(k)}
-    layout = detect_layout(sd)
-    if layout == 'unknown':
-        sample = ', '.join(sorted(sd)[:5])
-        raise ValueError(f'Not a TNT checkpoint of any known layout (official, timm, timm legacy, '
-                         f'mmpretrain, mmtnt); its first keys are: {sample}')
+    sd, layout, dropped = _unwrap_and_detect(
+        checkpoint, detect_layout, 'TNT', 'official, timm, timm legacy, mmpretrain, mmtnt')
     if layout == 'mmtnt':
         return ConvertResult(sd, layout, [], dropped)
     if layout == 'mmpretrain':
@@ -229,14 +237,8 @@ def convert_pyramid_tnt_checkpoint(checkpoint: Mapping) -> ConvertResult:
     Raises:
         ValueError: the checkpoint is not a PyramidTNT checkpoint.
     """
-    sd, outside_backbone = unwrap_state_dict(checkpoint)
-    dropped = sorted(outside_backbone + [k for k in sd if _DROPPED.match(k)])
-    sd = {k: v for k, v in sd.items() if not _DROPPED.match(k)}
-    layout = detect_pyramid_layout(sd)
-    if layout == 'unknown':
-        sample = ', '.join(sorted(sd)[:5])
-        raise ValueError(f'Not a PyramidTNT checkpoint of any known layout (official ptnt_*, '
-                         f'mmtnt); its first keys are: {sample}')
+    sd, layout, dropped = _unwrap_and_detect(checkpoint, detect_pyramid_layout, 'PyramidTNT',
+                                             'official ptnt_*, mmtnt')
     if layout == 'mmtnt':
         return ConvertResult(sd, layout, [], dropped)
     out = {}

@@ -23,7 +23,9 @@ def test_configs_found():
     names = {Path(c).name for c in CONFIGS}
     assert {'retinanet_tnt_s.py', 'mask_rcnn_tnt_s.py', 'faster_rcnn_tnt_s_fpn_1x_coco.py',
             'detr_tnt_s_50e_coco.py', 'upernet_tnt_s_ade20k.py', 'fpn_tnt_s_ade20k.py',
-            'retinanet_tnt_toy.py', 'mask_rcnn_tnt_toy.py', 'upernet_tnt_toy.py'} <= names
+            'retinanet_tnt_toy.py', 'mask_rcnn_tnt_toy.py', 'upernet_tnt_toy.py',
+            'retinanet_pyramid_tnt_s_fpn_1x_coco.py', 'mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py',
+            'upernet_pyramid_tnt_s_ade20k.py', 'retinanet_pyramid_tnt_toy.py'} <= names
 
 
 OFFICIAL_TNT_S = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/'
@@ -33,7 +35,7 @@ OFFICIAL_TNT_S = ('https://github.com/huawei-noah/Efficient-AI-Backbones/release
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: Path(p).name)
 def test_full_configs_start_from_imagenet_toy_from_scratch(path):
     backbone = Config.fromfile(path).model.backbone
-    if '/toy/' in path:
+    if '/toy/' in path or 'pyramid' in path:  # PyramidTNT's weights have no public URL
         assert backbone.get('init_cfg') is None
     else:
         assert backbone.init_cfg == dict(type='Pretrained', checkpoint=OFFICIAL_TNT_S)
@@ -44,7 +46,7 @@ def test_config_builds_model(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ['mmtnt']
     model = build_in_scope(cfg, 'model')
-    assert type(model.backbone).__name__ == 'TNTBackbone'
+    assert type(model.backbone).__name__ == ('PyramidTNT' if 'pyramid' in path else 'TNTBackbone')
 
 
 @pytest.mark.parametrize('path', [c for c in CONFIGS if '/toy/' in c], ids=lambda p: Path(p).name)

@@ -14,7 +14,8 @@ CONFIGS = Path(__file__).parents[1] / 'configs'
 
 def _build(name):
     cfg = Config.fromfile(str(CONFIGS / name))
-    cfg.merge_from_dict({'model.backbone.init_cfg': None})
+    if 'init_cfg' in cfg.model.backbone:
+        cfg.merge_from_dict({'model.backbone.init_cfg': None})
     # untrained heads score every class near 1 / num_classes: keep all boxes to check them
     test_cfg = cfg.model.test_cfg.get('rcnn', cfg.model.test_cfg)
     if 'score_thr' in test_cfg:
@@ -29,7 +30,9 @@ def _build(name):
 @pytest.mark.parametrize('name, with_mask', [('retinanet_tnt_s.py', False),
                                              ('mask_rcnn_tnt_s.py', True),
                                              ('faster_rcnn_tnt_s_fpn_1x_coco.py', False),
-                                             ('detr_tnt_s_50e_coco.py', False)])
+                                             ('detr_tnt_s_50e_coco.py', False),
+                                             ('retinanet_pyramid_tnt_s_fpn_1x_coco.py', False),
+                                             ('mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py', True)])
 def test_train_step_and_predict_800x1333(name, with_mask):
     torch.manual_seed(0)
     model = _build(name)

@@ -1,5 +1,5 @@
-"""UperNet-TNT (the ADE20K config, TNT-S): a training step, and whole / slide prediction at sizes
-that are and are not multiples of 16."""
+"""UperNet-TNT and UperNet-PyramidTNT (the ADE20K configs): a training step, and whole / slide
+prediction at sizes that are and are not multiples of 16."""
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,12 @@ def _packed(h, w, batch=1, num_classes=150):
                 data_samples=samples)
 
 
-@pytest.fixture(scope='module')
-def upernet():
-    cfg = Config.fromfile(str(CONFIGS / 'upernet_tnt_s_ade20k.py'))
+@pytest.fixture(scope='module',
+                params=['upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py'])
+def upernet(request):
+    cfg = Config.fromfile(str(CONFIGS / request.param))
+    if 'init_cfg' in cfg.model.backbone:  # the ImageNet download switched off
+        cfg.merge_from_dict({'model.backbone.init_cfg': None})
     with DefaultScope.overwrite_default_scope('mmseg'):
         init_default_scope('mmseg')
         from mmseg.registry import MODELS

@@ -1,9 +1,11 @@
-"""Speed and memory of TNTBackbone against timm's TNT-S / DeiT-S and mmpretrain's TNT-S.
+"""Speed and memory of TNTBackbone and PyramidTNT against timm's TNT-S / DeiT-S and mmpretrain's
+TNT-S.
 
     python tools/benchmark.py                 # 224x224 batch 8 and 800x1344 batch 1, CPU fp32
     python tools/benchmark.py --sizes 224 --repeats 7
     python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
     python tools/benchmark.py --quick         # seconds: tiny inputs, for tests
+    python tools/benchmark.py --models mmtnt mmtnt_ptnt timm_deit   # a subset
 
 Throughput is measured in one process with the models interleaved, each repeat timing every
 model once, and the median of the repeats is reported (this machine's timings move by 20-30 %
@@ -24,7 +26,7 @@ import torch
 from mmengine.logging import MMLogger
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmtnt import TNTBackbone
+from mmtnt import PyramidTNT, TNTBackbone
 
 logger = MMLogger.get_instance('mmtnt_benchmark')
 
@@ -63,16 +65,17 @@ MODELS: Dict[str, Tuple[str, Callable]] = {
                      lambda size: TNTBackbone(arch='s', **WINDOW_CFG)),
     'mmtnt_window_cp': ('mmtnt TNT-S, window 14 + with_cp',
                         lambda size: TNTBackbone(arch='s', with_cp=True, **WINDOW_CFG)),
+    'mmtnt_ptnt': ('mmtnt PyramidTNT-S (4 stages)', lambda size: PyramidTNT(arch='s')),
     'timm_tnt': ('timm tnt_s_patch16_224', _timm('tnt_s_patch16_224')),
     'timm_deit': ('timm deit_small_patch16_224', _timm('deit_small_patch16_224')),
     'mmpretrain_tnt': ('mmpretrain TNT-S', _mmpretrain_tnt),
 }
 # which models each setting compares (the windowed ones only where windows matter)
 SETTINGS = {
-    224: dict(batch=8, models=['mmtnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt']),
+    224: dict(batch=8, models=['mmtnt', 'mmtnt_ptnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt']),
     800: dict(batch=1, size=(800, 1344),
-              models=['mmtnt', 'mmtnt_window', 'mmtnt_window_cp', 'timm_tnt', 'timm_deit',
-                      'mmpretrain_tnt']),
+              models=['mmtnt', 'mmtnt_window', 'mmtnt_window_cp', 'mmtnt_ptnt', 'timm_tnt',
+                      'timm_deit', 'mmpretrain_tnt']),
 }
 
 
@@ -178,6 +181,7 @@ def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> 
     for backward in (False, True):
         models = {n: _build(n, size, device, backward) for n in names}
         flops = {n: count_flops(m, x, backward) for n, m in models.items()}
+        params = {n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}
         times = {n: [] for n in names}
         for n, m in models.items():  # warm-up
             _step(m, x, backward, amp)
@@ -194,6 +198,7 @@ def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> 
             t = statistics.median(times[n])
             rows.append(dict(model=n, size=size, batch=batch, backward=backward, seconds=t,
                              img_per_s=batch / t, peak_share=flops[n] / t / peak,
+                             gflops_per_img=flops[n] / batch / 1e9, params=params[n],
                              memory=measure_memory(n, size, batch, backward, device, amp)
                              if with_memory else None))
     return rows
@@ -206,15 +211,16 @@ def report(rows: List[dict]) -> str:
         base = ref.get('timm_tnt')
         step = 'forward+backward' if backward else 'forward'
         lines.append(f'\n{size[0]}x{size[1]}, batch {group[0]["batch"]}, {step}')
-        lines.append(f'| model | img/s | s/step | % matmul peak | peak mem | time vs timm TNT-S '
-                     f'| mem vs timm TNT-S |')
-        lines.append('|---|---|---|---|---|---|---|')
+        lines.append(f'| model | params | GFLOPs/img | img/s | s/step | % matmul peak | peak mem '
+                     f'| time vs timm TNT-S | mem vs timm TNT-S |')
+        lines.append('|---|---|---|---|---|---|---|---|---|')
         for r in group:
             mem = f'{r["memory"] / 2**30:.2f} GiB' if r['memory'] is not None else '-'
             t_ratio = f'{r["seconds"] / base["seconds"]:.2f}x' if base else '-'
             m_ratio = (f'{r["memory"] / base["memory"]:.2f}x'
                        if base and r['memory'] is not None else '-')
-            lines.append(f'| {MODELS[r["model"]][0]} | {r["img_per_s"]:.2f} | '
+            lines.append(f'| {MODELS[r["model"]][0]} | {r["params"] / 1e6:.1f} M | '
+                         f'{r["gflops_per_img"]:.1f} | {r["img_per_s"]:.2f} | '
                          f'{r["seconds"]:.3f} | {100 * r["peak_share"]:.0f} % | {mem} | '
                          f'{t_ratio} | {m_ratio} |')
     return '\n'.join(lines)
@@ -232,6 +238,8 @@ def parse_args():
     parser.add_argument('--sizes', nargs='+', type=int, default=[224, 800], choices=[224, 800],
                         help='224: 224x224 batch 8; 800: 800x1344 batch 1')
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--models', nargs='+', choices=sorted(MODELS),
+                        help='only these models (default: every model of each setting)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat (tests)')
@@ -260,13 +268,14 @@ def main():
                 f'{peak / 1e9:.0f} GFLOP/s')
     rows = []
     if args.quick:
-        rows += run_setting((64, 96), 2, ['mmtnt', 'timm_tnt'], 1, args.device, amp, peak,
-                            not args.no_memory)
+        rows += run_setting((64, 96), 2, ['mmtnt', 'mmtnt_ptnt', 'timm_tnt'], 1, args.device,
+                            amp, peak, not args.no_memory)
     else:
         for s in args.sizes:
             setting = SETTINGS[s]
             size = setting.get('size', (s, s))
-            rows += run_setting(size, setting['batch'], setting['models'], args.repeats,
+            names = [n for n in setting['models'] if not args.models or n in args.models]
+            rows += run_setting(size, setting['batch'], names, args.repeats,
                                 args.device, amp, peak, not args.no_memory)
     logger.info(report(rows))
     if args.json:

@@ -14,8 +14,8 @@ from mmtnt.layers import (PyramidStem, PyramidTNTStage, SentenceAggregation, Wor
                           pad_to_multiple, resample_patch_pos, resample_rel_pos,
                           words_to_map)
 from mmtnt.registry import MODELS
-from .checks import (check_drop_path_rate, check_image_batch, check_token_norm,
-                     normalize_indices)
+from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
+                     freeze, normalize_indices)
 from .loading import load_backbone_checkpoint
 
 
@@ -253,12 +253,7 @@ class PyramidTNT(BaseModule):
                 frozen += [self.word_merges[i - 1], self.sentence_merges[i - 1]]
         if self.frozen_stages == len(self.stages):
             frozen.append(self.norm)
-        for p in (self.outer_pos, self.inner_pos):
-            p.requires_grad = False
-        for m in frozen:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
+        freeze(frozen, (self.outer_pos, self.inner_pos))
 
     def train(self, mode: bool = True) -> 'PyramidTNT':
         super().train(mode)

@@ -11,8 +11,8 @@ from torch.utils.checkpoint import checkpoint
 from mmtnt.ckpt_convert import LEGACY_LAYOUTS, ConvertResult, convert_tnt_checkpoint
 from mmtnt.layers import PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos, words_to_map
 from mmtnt.registry import MODELS
-from .checks import (check_drop_path_rate, check_image_batch, check_token_norm,
-                     normalize_indices)
+from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
+                     freeze, normalize_indices)
 from .loading import load_backbone_checkpoint
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
@@ -233,12 +233,7 @@ class TNTBackbone(BaseModule):
         frozen += list(self.blocks[:self.frozen_stages])
         if self.frozen_stages == self.num_layers:
             frozen.append(self.norm)
-        for p in (self.pixel_pos, self.patch_pos, self.cls_token):
-            p.requires_grad = False
-        for m in frozen:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
+        freeze(frozen, (self.pixel_pos, self.patch_pos, self.cls_token))
 
     def train(self, mode: bool = True) -> 'TNTBackbone':
         super().train(mode)

@@ -1,6 +1,7 @@
-"""Argument and input checks shared by TNTBackbone and PyramidTNT: a wrong value gets a
-ValueError / TypeError that says what was wrong and what to do, never an error from deep inside."""
-from typing import List, Sequence, Union
+"""What TNTBackbone and PyramidTNT share: argument and input checks (a wrong value gets a
+ValueError / TypeError that says what was wrong and what to do, never an error from deep inside)
+and freezing."""
+from typing import Iterable, List, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -81,3 +82,13 @@ def check_image_batch(x, in_channels: int, name: str, param: torch.Tensor) -> to
     if x.dtype != param.dtype and not torch.is_autocast_enabled(x.device.type):
         x = x.to(param.dtype)
     return x
+
+
+def freeze(modules: Iterable[nn.Module], params: Iterable[nn.Parameter] = ()) -> None:
+    """Put ``modules`` in eval mode and stop gradients to their parameters and to ``params``."""
+    for p in params:
+        p.requires_grad = False
+    for m in modules:
+        m.eval()
+        for p in m.parameters():
+            p.requires_grad = False
