@@ -211,8 +211,8 @@ def report(rows: List[dict]) -> str:
         base = ref.get('timm_tnt')
         step = 'forward+backward' if backward else 'forward'
         lines.append(f'\n{size[0]}x{size[1]}, batch {group[0]["batch"]}, {step}')
-        lines.append(f'| model | params | GFLOPs/img | img/s | s/step | % matmul peak | peak mem '
-                     f'| time vs timm TNT-S | mem vs timm TNT-S |')
+        lines.append('| model | params | GFLOPs/img | img/s | s/step | % matmul peak | peak mem '
+                     '| time vs timm TNT-S | mem vs timm TNT-S |')
         lines.append('|---|---|---|---|---|---|---|---|---|')
         for r in group:
             mem = f'{r["memory"] / 2**30:.2f} GiB' if r['memory'] is not None else '-'

@@ -7,12 +7,11 @@ Generation writes into a temporary folder and renames it into place, so concurre
 (distributed training) never see half-written data.
 """
 import json
-import math
 import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Dict
 
 import cv2
 import numpy as np

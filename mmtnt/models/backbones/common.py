@@ -6,6 +6,8 @@ from typing import Iterable, List, Sequence, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
 
 
 def normalize_indices(indices: Union[int, Sequence[int]],
@@ -92,3 +94,40 @@ def freeze(modules: Iterable[nn.Module], params: Iterable[nn.Parameter] = ()) ->
         m.eval()
         for p in m.parameters():
             p.requires_grad = False
+
+
+def init_transformer_weights(module: nn.Module) -> None:
+    """timm / official TNT initialisation of every linear layer and LayerNorm in ``module``:
+    truncated normal (std .02) weights, zero biases, unit norms."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class PretrainedBackbone(BaseModule):
+    """``init_weights`` loads ``init_cfg=dict(type='Pretrained', checkpoint=...)`` through the
+    subclass's :meth:`load_pretrained` (any of its layouts, resampled); ``train`` keeps the frozen
+    parts frozen (:meth:`_freeze_stages`)."""
+
+    def load_pretrained(self, filename: str) -> None:
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        raise NotImplementedError
+
+    def init_weights(self) -> None:
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            self.load_pretrained(self.init_cfg['checkpoint'])
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def train(self, mode: bool = True) -> 'PretrainedBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        return self

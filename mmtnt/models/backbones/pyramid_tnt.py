@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
@@ -15,7 +14,8 @@ from mmtnt.layers import (PyramidStem, PyramidTNTStage, SentenceAggregation, Wor
                           words_to_map)
 from mmtnt.registry import MODELS
 from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
-                     freeze, normalize_indices)
+                     PretrainedBackbone, freeze, init_transformer_weights,
+                     normalize_indices)
 from .loading import load_backbone_checkpoint
 
 
@@ -42,7 +42,7 @@ STEM_STRIDE = 8
 
 
 @MODELS.register_module()
-class PyramidTNT(BaseModule):
+class PyramidTNT(PretrainedBackbone):
     """PyramidTNT backbone for any input size.
 
     A convolutional stem gives stride-8 patches of 4 x 4 stride-2 words; four stages of TNT
@@ -191,29 +191,15 @@ class PyramidTNT(BaseModule):
         biases keep their standard-normal init."""
         trunc_normal_(self.outer_pos, std=.02)
         trunc_normal_(self.inner_pos, std=.02)
+        init_transformer_weights(self)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
 
-    def init_weights(self) -> None:
-        """Load ``init_cfg``'s Pretrained checkpoint (official or mmtnt); otherwise mmengine's."""
-        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            self.load_pyramid_checkpoint(self.init_cfg['checkpoint'])
-            self._is_init = True
-        else:
-            super().init_weights()
-
-    def load_pyramid_checkpoint(self, filename: str) -> None:
+    def load_pretrained(self, filename: str) -> None:
         """Load an official ``ptnt_*`` or mmtnt PyramidTNT checkpoint, resampling its position
         grid and relative position biases if it was trained at another size.
 
@@ -254,11 +240,6 @@ class PyramidTNT(BaseModule):
         if self.frozen_stages == len(self.stages):
             frozen.append(self.norm)
         freeze(frozen, (self.outer_pos, self.inner_pos))
-
-    def train(self, mode: bool = True) -> 'PyramidTNT':
-        super().train(mode)
-        self._freeze_stages()
-        return self
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:

@@ -4,7 +4,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
@@ -12,7 +11,8 @@ from mmtnt.ckpt_convert import LEGACY_LAYOUTS, ConvertResult, convert_tnt_checkp
 from mmtnt.layers import PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos, words_to_map
 from mmtnt.registry import MODELS
 from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
-                     freeze, normalize_indices)
+                     PretrainedBackbone, freeze, init_transformer_weights,
+                     normalize_indices)
 from .loading import load_backbone_checkpoint
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
@@ -25,7 +25,7 @@ _ARCH_KEYS = set(ARCH_SETTINGS['s'])
 
 
 @MODELS.register_module()
-class TNTBackbone(BaseModule):
+class TNTBackbone(PretrainedBackbone):
     """Transformer-iN-Transformer backbone (Han et al., NeurIPS 2021) for any input size.
 
     Each 16x16 patch is split into 4x4 visual words. An inner transformer mixes the words of each
@@ -183,24 +183,9 @@ class TNTBackbone(BaseModule):
         trunc_normal_(self.cls_token, std=.02)
         trunc_normal_(self.patch_pos, std=.02)
         trunc_normal_(self.pixel_pos, std=.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_transformer_weights(self)
 
-    def init_weights(self) -> None:
-        """Load ``init_cfg``'s Pretrained checkpoint (any TNT layout); otherwise mmengine's init."""
-        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            self.load_tnt_checkpoint(self.init_cfg['checkpoint'])
-            self._is_init = True
-        else:
-            super().init_weights()
-
-    def load_tnt_checkpoint(self, filename: str) -> None:
+    def load_pretrained(self, filename: str) -> None:
         """Load a TNT checkpoint of any supported layout, logging every key that did not match.
 
         ``filename`` is a local path, an http(s) URL or a ``hf-hub:`` id, read through mmtnt's
@@ -234,11 +219,6 @@ class TNTBackbone(BaseModule):
         if self.frozen_stages == self.num_layers:
             frozen.append(self.norm)
         freeze(frozen, (self.pixel_pos, self.patch_pos, self.cls_token))
-
-    def train(self, mode: bool = True) -> 'TNTBackbone':
-        super().train(mode)
-        self._freeze_stages()
-        return self
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
