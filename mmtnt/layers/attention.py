@@ -35,6 +35,18 @@ def manual_attention(q: torch.Tensor,
     return attn @ v
 
 
+def softmax_attention(q: torch.Tensor,
+                      k: torch.Tensor,
+                      v: torch.Tensor,
+                      mask: Optional[torch.Tensor] = None,
+                      dropout_p: float = 0.,
+                      fused: bool = True) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` (``fused``) or :func:`manual_attention`, same args."""
+    if fused:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    return manual_attention(q, k, v, mask=mask, dropout_p=dropout_p)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with one fused qkv projection.
 
@@ -75,10 +87,8 @@ class Attention(nn.Module):
                v: torch.Tensor,
                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Softmax attention of (B, heads, N, head_dim) tensors, fused or manual."""
-        dropout_p = self.attn_drop if self.training else 0.
-        if self.fused_attn:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-        return manual_attention(q, k, v, mask=mask, dropout_p=dropout_p)
+        return softmax_attention(q, k, v, mask, self.attn_drop if self.training else 0.,
+                                 self.fused_attn)
 
     def forward(self, x: torch.Tensor, grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
         """x: (B, N, C) tokens -> (B, N, C).

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import manual_attention
+from .attention import softmax_attention
 from .drop import DropPath
 from .mlp import Mlp
 from .pos_embed import resample_rel_pos
@@ -71,7 +71,8 @@ class SRAttention(nn.Module):
                 x: torch.Tensor,
                 grid: Optional[Grid] = None,
                 bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """x: (B, N, C) tokens of an (H, W) = ``grid`` -> (B, N, C)."""
+        """x: (B, N, C) tokens of an (H, W) = ``grid`` -> (B, N, C); ``bias`` in the dtype the
+        attention runs in."""
         B, N, C = x.shape
         q = self.q(x).reshape(B, N, self.num_heads, self.head_dim).transpose(1, 2)
         kv_in = x
@@ -81,13 +82,8 @@ class SRAttention(nn.Module):
             kv_in = self.norm(self.linear(kv_in))
         k, v = self.kv(kv_in).reshape(B, -1, 2, self.num_heads, self.head_dim).permute(
             2, 0, 3, 1, 4).unbind(0)
-        if bias is not None:
-            bias = bias.to(q.dtype)
-        dropout_p = self.attn_drop if self.training else 0.
-        if self.fused_attn:
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
-        else:
-            x = manual_attention(q, k, v, mask=bias, dropout_p=dropout_p)
+        x = softmax_attention(q, k, v, bias, self.attn_drop if self.training else 0.,
+                              self.fused_attn)
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, C)))
 
 

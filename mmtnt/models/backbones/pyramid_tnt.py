@@ -265,7 +265,9 @@ class PyramidTNT(PretrainedBackbone):
             if i > 0:
                 words = self.word_merges[i - 1](words, grid, B)
                 patches, grid = self.sentence_merges[i - 1](patches, grid)
-            bias = stage.bias_for(grid)
+            bias = stage.bias_for(grid)  # once per stage, shared by its blocks
+            if torch.is_autocast_enabled(x.device.type):  # cast once, not in every block
+                bias = bias.to(torch.get_autocast_dtype(x.device.type))
             for block in stage.blocks:
                 if self.with_cp and self.training and torch.is_grad_enabled():
                     words, patches = checkpoint(block, words, patches, grid, bias,
