@@ -4,8 +4,8 @@ import argparse
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmtnt.utils import (add_common_args, load_tool_config, parse_tool_args, setup_cpu_distributed,
-                         setup_test_outputs)
+from mmtnt.utils import (add_common_args, distributed_session, load_tool_config, parse_tool_args,
+                         setup_cpu_distributed, setup_test_outputs)
 
 
 def parse_args():
@@ -29,8 +29,9 @@ def main():
     setup_test_outputs(cfg, out=args.out, show=args.show, show_dir=args.show_dir,
                        wait_time=args.wait_time)
     setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.test()
+    with distributed_session():
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -4,7 +4,8 @@ import argparse
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmtnt.utils import add_common_args, load_tool_config, parse_tool_args, setup_cpu_distributed
+from mmtnt.utils import (add_common_args, distributed_session, load_tool_config, parse_tool_args,
+                         setup_cpu_distributed)
 
 
 def parse_args():
@@ -38,8 +39,9 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
     setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    with distributed_session():
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

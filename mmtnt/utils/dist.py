@@ -6,6 +6,8 @@ gloo process group itself (mmengine then skips its own init) and wraps the model
 :class:`CPUDistributedDataParallel`. With a GPU nothing changes.
 """
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.distributed as torch_dist
@@ -45,3 +47,18 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     print_log(f'No GPU: distributed training on CPU with gloo, rank {torch_dist.get_rank()} of '
               f'{torch_dist.get_world_size()}.', logger='current')
     return True
+
+
+@contextmanager
+def distributed_session() -> Iterator[None]:
+    """Wrap a tool's run so that every process leaves the process group together.
+
+    Without it, a rank whose peers have exited while its gloo threads still hold connections can
+    abort at interpreter exit ("terminate called without an active exception", SIGABRT), failing a
+    run whose work had finished. A barrier, then ``destroy_process_group``, closes the group on all
+    ranks before any of them exits. Nothing happens in a non-distributed run.
+    """
+    yield
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
