@@ -33,7 +33,10 @@ setup(
         'tensorboard',
     ],
     extras_require={
-        'tests': ['pytest', 'timm>=1.0.16'],
+        # ONNX export (tools/export_onnx.py, mmtnt.deploy) and ONNX Runtime inference;
+        # onnxscript only for the torch.export route (--dynamo)
+        'deploy': ['onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5'],
+        'tests': ['pytest', 'timm>=1.0.16', 'onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5'],
     },
     license='Apache-2.0',
 )

@@ -26,10 +26,10 @@ else
   MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP --no-build-isolation mmcv
 fi
 
-step "mmengine, mmdet, mmsegmentation and mmtnt (editable, with test extras)"
-$PIP -e ".[tests]"
+step "mmengine, mmdet, mmsegmentation, ONNX Runtime and mmtnt (editable, with test and deploy extras)"
+$PIP -e ".[tests,deploy]"
 step "mmpretrain (peer TNT for the tests; --no-deps, its imports listed explicitly)"
 $PIP --no-deps mmpretrain
 $PIP importlib_metadata einops modelindex rich mat4py
 
-$PY -c 'import torch, mmcv, mmdet, mmseg, timm, mmpretrain, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'
+$PY -c 'import numpy, onnxruntime, torch, mmcv, mmdet, mmseg, timm, mmpretrain, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'

@@ -1,10 +1,11 @@
 """Pure-PyTorch TNT layers (imports torch only)."""
 from .attention import Attention, manual_attention
 from .drop import DropPath, drop_path
+from .export import is_exporting
 from .mlp import Mlp, SqueezeExcite
 from .norm import LayerNorm2d
 from .pixel_embed import PixelEmbed, pad_to_multiple, words_to_map
-from .pos_embed import resample_grid, resample_patch_pos, resample_rel_pos
+from .pos_embed import aa_bicubic_weights, resample_grid, resample_patch_pos, resample_rel_pos
 from .pyramid_tnt import (PyramidStem, PyramidTNTBlock, PyramidTNTStage, SentenceAggregation,
                           SRAttention, WordAggregation, reduced_grid)
 from .tnt_block import TNTBlock, TransformerLayer, WordToPatch
@@ -12,7 +13,7 @@ from .window import window_partition, window_unpartition, windowed_attention
 
 __all__ = [
     'Attention', 'manual_attention', 'DropPath', 'drop_path', 'LayerNorm2d', 'Mlp', 'SqueezeExcite',
-    'PixelEmbed',
+    'PixelEmbed', 'is_exporting', 'aa_bicubic_weights',
     'pad_to_multiple', 'words_to_map', 'resample_grid', 'resample_patch_pos', 'resample_rel_pos',
     'PyramidStem', 'PyramidTNTBlock', 'PyramidTNTStage', 'SentenceAggregation', 'SRAttention', 'WordAggregation',
     'reduced_grid', 'TNTBlock', 'TransformerLayer',

@@ -6,12 +6,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .export import is_exporting
+
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad the bottom and right of (B, C, H, W) so that H and W are multiples of ``multiple``."""
+    """Zero-pad the bottom and right of (B, C, H, W) so that H and W are multiples of ``multiple``.
+
+    While exporting, the pad is always applied (it is zero where nothing is missing), so that the
+    graph pads every input size, not only the traced one."""
     pad_h = -x.shape[-2] % multiple
     pad_w = -x.shape[-1] % multiple
-    if pad_h or pad_w:
+    if is_exporting() or pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h))
     return x
 

@@ -4,6 +4,8 @@ from typing import Callable, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from .export import is_exporting
+
 AttendFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]],
                     torch.Tensor]
 
@@ -21,7 +23,7 @@ def window_partition(x: torch.Tensor, window_size: int) -> Tuple[torch.Tensor, T
     """
     B, H, W, C = x.shape
     pad_h, pad_w = -H % window_size, -W % window_size
-    if pad_h or pad_w:
+    if is_exporting() or pad_h or pad_w:
         x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
     Hp, Wp = H + pad_h, W + pad_w
     x = x.reshape(B, Hp // window_size, window_size, Wp // window_size, window_size, C)
@@ -75,7 +77,7 @@ def windowed_attention(qkv: torch.Tensor, grid: Tuple[int, int], window_size: in
     cls_kv = qkv[:, None, :1].expand(B, num_windows, 1, C3).reshape(-1, 1, C3)
     q, k, v = heads(torch.cat([cls_kv, windows], dim=1)).unbind(0)
     mask = None
-    if padded != (H, W):
+    if is_exporting() or padded != (H, W):  # exported: the mask of whatever size comes
         valid = torch.zeros(padded, dtype=torch.bool, device=qkv.device)
         valid[:H, :W] = True
         valid, _ = window_partition(valid[None, :, :, None], window_size)  # (nW, ws*ws, 1)

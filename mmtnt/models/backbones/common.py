@@ -9,6 +9,8 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
+from mmtnt.layers.export import is_exporting
+
 
 def normalize_indices(indices: Union[int, Sequence[int]],
                       num: int,
@@ -73,6 +75,8 @@ def check_image_batch(x, in_channels: int, name: str, param: torch.Tensor) -> to
         raise TypeError(f'{name} expects normalised floating-point images, got {x.dtype}: '
                         f'normalise raw images first (the detector / segmentor data_preprocessor '
                         f'does), e.g. ((x.float() - 127.5) / 127.5).')
+    if is_exporting():  # the sizes are graph values now; they were checked when run eagerly
+        return x if x.dtype == param.dtype else x.to(param.dtype)
     if x.shape[1] != in_channels:
         raise ValueError(f'{name} was built for in_channels={in_channels}, but the input has '
                          f'{x.shape[1]} channels (shape {tuple(x.shape)}).')

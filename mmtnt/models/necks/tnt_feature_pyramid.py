@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 
-from mmtnt.layers import LayerNorm2d
+from mmtnt.layers import LayerNorm2d, is_exporting
 from mmtnt.registry import MODELS
 
 MODELS.register_module('LN2d', module=LayerNorm2d)
@@ -108,14 +108,14 @@ class TNTFeaturePyramid(BaseModule):
             raise ValueError(f'TNTFeaturePyramid with {len(self.scales)} levels needs 1 or '
                              f'{len(self.scales)} patch maps (plus the pixel map when '
                              f'pixel_channels is set), got {len(inputs)}.')
-        if inputs[0].shape[1] != self.in_channels:
+        if not is_exporting() and inputs[0].shape[1] != self.in_channels:
             raise ValueError(f'TNTFeaturePyramid was built for in_channels={self.in_channels} '
                              f'(the backbone width), got maps of {inputs[0].shape[1]} channels.')
         if len(inputs) == 1:
             inputs = inputs * len(self.scales)
         outs: List[torch.Tensor] = [level(x) for level, x in zip(self.levels, inputs)]
         if pixel is not None:
-            if pixel.shape[1] != self.pixel_channels:
+            if not is_exporting() and pixel.shape[1] != self.pixel_channels:
                 raise ValueError(f'TNTFeaturePyramid expects the last input to be the backbone\'s '
                                  f'pixel-token map with {self.pixel_channels} channels; got '
                                  f'{pixel.shape[1]} channels. Set pixel_out_indices on TNTBackbone.')
