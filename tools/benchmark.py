@@ -1,11 +1,18 @@
 """Speed and memory of TNTBackbone and PyramidTNT against timm's TNT-S / DeiT-S and mmpretrain's
-TNT-S.
+TNT-S; mmtnt also compiled (``torch.compile``) and exported to ONNX Runtime, and a whole
+RetinaNet-TNT-S (backbone, neck, head; no post-processing) in the three.
 
     python tools/benchmark.py                 # 224x224 batch 8 and 800x1344 batch 1, CPU fp32
     python tools/benchmark.py --sizes 224 --repeats 7
     python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
     python tools/benchmark.py --quick         # seconds: tiny inputs, for tests
     python tools/benchmark.py --models mmtnt mmtnt_ptnt timm_deit   # a subset
+    python tools/benchmark.py --sizes 224 --models mmtnt mmtnt_compile mmtnt_ort timm_tnt \
+        timm_tnt_compile mmpretrain_tnt --no-memory
+
+ONNX Runtime rows are forward only (it does not train); their graph is exported with dynamic
+batch / height / width, as tools/export_onnx.py --dynamic does. Compiled models are compiled
+before timing (warm-up), and their memory is not measured.
 
 Throughput is measured in one process with the models interleaved, each repeat timing every
 model once, and the median of the repeats is reported (this machine's timings move by 20-30 %
@@ -21,6 +28,9 @@ import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Tuple
+
+import os.path as osp
+import tempfile
 
 import torch
 from mmengine.logging import MMLogger
@@ -59,6 +69,46 @@ def _mmpretrain_tnt(size):
     return TNT(arch='s', img_size=size)
 
 
+def _retinanet(size):
+    """RetinaNet-TNT-S of configs/retinanet_tnt_s.py from the batch to its dense outputs."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmtnt.deploy import build_graph
+    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs', 'retinanet_tnt_s.py'))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmdet')
+    from mmdet.registry import MODELS as DET_MODELS
+    return build_graph(DET_MODELS.build(cfg.model))[0]
+
+
+class OnnxRuntimeFeatures(torch.nn.Module):
+    """A model exported (dynamic batch / height / width) and run by ONNX Runtime; forward only."""
+
+    def __init__(self, model: torch.nn.Module, size) -> None:
+        super().__init__()
+        from mmtnt.deploy import OnnxRuntimeModel
+        path = osp.join(tempfile.mkdtemp(prefix='mmtnt_bench_'), 'model.onnx')
+        with torch.no_grad():
+            torch.onnx.export(model.eval(), (torch.randn(1, 3, *size), ), path, dynamo=False,
+                              opset_version=17, input_names=['x'],
+                              dynamic_axes={'x': {0: 'batch', 2: 'height', 3: 'width'}})
+        self.runtime = OnnxRuntimeModel(path)
+
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            raise RuntimeError('ONNX Runtime runs inference only.')
+        return tuple(self.runtime(x))
+
+
+def _compiled(base: str):
+    return lambda size: torch.compile(MODELS[base][1](size))
+
+
+def _onnx_runtime(base: str):
+    return lambda size: OnnxRuntimeFeatures(MODELS[base][1](size), size)
+
+
 MODELS: Dict[str, Tuple[str, Callable]] = {
     'mmtnt': ('mmtnt TNTBackbone TNT-S', lambda size: TNTBackbone(arch='s')),
     'mmtnt_window': ('mmtnt TNT-S, window 14, global blocks 2/5/8/11',
@@ -69,13 +119,24 @@ MODELS: Dict[str, Tuple[str, Callable]] = {
     'timm_tnt': ('timm tnt_s_patch16_224', _timm('tnt_s_patch16_224')),
     'timm_deit': ('timm deit_small_patch16_224', _timm('deit_small_patch16_224')),
     'mmpretrain_tnt': ('mmpretrain TNT-S', _mmpretrain_tnt),
+    'retinanet': ('mmtnt RetinaNet-TNT-S (no NMS)', _retinanet),
 }
+# other execution paths of the same models: (name, description suffix, factory, base model)
+for _base in ('mmtnt', 'timm_tnt', 'retinanet'):
+    MODELS[f'{_base}_compile'] = (MODELS[_base][0] + ', torch.compile', _compiled(_base))
+for _base in ('mmtnt', 'retinanet'):
+    MODELS[f'{_base}_ort'] = (MODELS[_base][0] + ', ONNX Runtime', _onnx_runtime(_base))
+# FLOPs / params of a compiled or exported model are its base model's
+BASE_MODEL = {n: n.rsplit('_', 1)[0] for n in MODELS if n.endswith(('_compile', '_ort'))}
+FORWARD_ONLY = {n for n in MODELS if n.endswith('_ort')}
 # which models each setting compares (the windowed ones only where windows matter)
 SETTINGS = {
-    224: dict(batch=8, models=['mmtnt', 'mmtnt_ptnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt']),
+    224: dict(batch=8, models=['mmtnt', 'mmtnt_compile', 'mmtnt_ort', 'mmtnt_ptnt', 'timm_tnt',
+                               'timm_tnt_compile', 'timm_deit', 'mmpretrain_tnt']),
     800: dict(batch=1, size=(800, 1344),
-              models=['mmtnt', 'mmtnt_window', 'mmtnt_window_cp', 'mmtnt_ptnt', 'timm_tnt',
-                      'timm_deit', 'mmpretrain_tnt']),
+              models=['mmtnt', 'mmtnt_compile', 'mmtnt_ort', 'mmtnt_window', 'mmtnt_window_cp',
+                      'mmtnt_ptnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt', 'retinanet',
+                      'retinanet_compile', 'retinanet_ort']),
 }
 
 
@@ -108,7 +169,10 @@ def _step(model, x, backward: bool, amp: bool):
 
 
 def _build(name, size, device, backward):
-    model = MODELS[name][1](size).to(device)
+    model = MODELS[name][1](size)
+    if isinstance(model, OnnxRuntimeFeatures):
+        return model
+    model = model.to(device)
     model.train(backward)  # dropout / drop path are 0 in all models; train() enables with_cp
     return model
 
@@ -179,9 +243,14 @@ def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> 
     x = torch.randn(batch, 3, *size, device=device)
     rows = []
     for backward in (False, True):
-        models = {n: _build(n, size, device, backward) for n in names}
-        flops = {n: count_flops(m, x, backward) for n, m in models.items()}
-        params = {n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}
+        step_names = [n for n in names if not (backward and n in FORWARD_ONLY)]
+        models = {n: _build(n, size, device, backward) for n in step_names}
+        flops, params = {}, {}
+        for n in step_names:
+            counted = models[n] if n not in BASE_MODEL else _build(BASE_MODEL[n], size, device,
+                                                                   backward)
+            flops[n] = count_flops(counted, x, backward)
+            params[n] = sum(p.numel() for p in counted.parameters())
         times = {n: [] for n in names}
         for n, m in models.items():  # warm-up
             _step(m, x, backward, amp)
@@ -194,13 +263,13 @@ def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> 
                 _sync(device)
                 times[n].append(time.perf_counter() - t)
         del models
-        for n in names:
+        for n in step_names:
             t = statistics.median(times[n])
             rows.append(dict(model=n, size=size, batch=batch, backward=backward, seconds=t,
                              img_per_s=batch / t, peak_share=flops[n] / t / peak,
                              gflops_per_img=flops[n] / batch / 1e9, params=params[n],
                              memory=measure_memory(n, size, batch, backward, device, amp)
-                             if with_memory else None))
+                             if with_memory and n not in BASE_MODEL else None))
     return rows
 
 
