@@ -145,7 +145,8 @@ def output_names(graph: nn.Module, task: str, example: torch.Tensor) -> List[str
     return dense_output_names(graph.detector, sum(len(o) for o in outs), len(outs[0]))
 
 
-def group_outputs(names: Sequence[str], outputs: Sequence[torch.Tensor]) -> List[List[torch.Tensor]]:
+def group_outputs(names: Sequence[str],
+                  outputs: Sequence[torch.Tensor]) -> List[List[torch.Tensor]]:
     """Undo :class:`DenseHeadGraph`'s flattening: per kind (in order), the list over levels."""
     groups: dict = {}
     for name, out in zip(names, outputs):
