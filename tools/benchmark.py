@@ -34,7 +34,8 @@ import tempfile
 
 import torch
 from mmengine.logging import MMLogger
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import (FlopCounterMode, sdpa_backward_flop_count,
+                                      sdpa_flop_count)
 
 from mmtnt import PyramidTNT, TNTBackbone
 
@@ -177,8 +178,24 @@ def _build(name, size, device, backward):
     return model
 
 
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_sdpa_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args,
+                             **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+# torch's FlopCounterMode has formulas for the CUDA attention kernels, none for the CPU one
+CPU_SDPA_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
+}
+
+
 def count_flops(model, x, backward: bool) -> int:
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOPS) as counter:
         _step(model, x, backward, amp=False)
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
