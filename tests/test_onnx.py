@@ -98,6 +98,15 @@ def test_backbone_onnx_at_sizes_it_was_not_traced_at(tmp_path, kwargs):
     assert _export_and_compare(model, tmp_path / 'b.onnx', torch.randn(1, 3, 64, 96)) < 1e-4
 
 
+def test_pyramid_tnt_onnx_at_sizes_it_was_not_traced_at(tmp_path):
+    from mmtnt import PyramidTNT
+    model = randomize_(PyramidTNT(arch='ti', pretrain_img_size=128, out_indices=(0, 1, 2, 3),
+                                  word_out_indices=(0, ))).eval()
+    # traced at 128x128 (no padding, grids 16 / 8 / 4 / 2): the others pad, odd grids pool
+    # partial windows and resample the position grid and every stage's relative bias
+    assert _export_and_compare(model, tmp_path / 'p.onnx', torch.randn(1, 3, 128, 128)) < 1e-4
+
+
 @pytest.mark.slow
 def test_backbone_onnx_through_torch_export(tmp_path):
     pytest.importorskip('onnxscript')

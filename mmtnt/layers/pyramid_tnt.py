@@ -5,7 +5,6 @@ Shapes: an image of (H, W) (multiples of 8) gives a patch ("sentence") grid of (
 stage 1, halved per stage; every patch holds 4 x 4 words, so words sit at stride 2 in stage 1,
 4, 8 and 16 in stages 2-4.
 """
-import math
 from typing import Callable, Optional, Tuple, Type
 
 import torch
@@ -15,6 +14,7 @@ import torch.nn.functional as F
 from .attention import softmax_attention
 from .drop import DropPath
 from .mlp import Mlp
+from .export import is_exporting
 from .pos_embed import resample_rel_pos
 
 Grid = Tuple[int, int]
@@ -23,8 +23,10 @@ WORDS_SIDE = 4  # words per patch side
 
 def reduced_grid(grid: Grid, sr_ratio: int) -> Grid:
     """Key grid of spatial-reduction attention: average pooling by ``sr_ratio``, partial windows
-    at the bottom / right included (equal to plain pooling when the sides divide)."""
-    return math.ceil(grid[0] / sr_ratio), math.ceil(grid[1] / sr_ratio)
+    at the bottom / right included (equal to plain pooling when the sides divide). Ceiling
+    division on positive integers only: a traced (exported) size keeps it as a graph expression,
+    and ONNX's integer division truncates, which would floor ``-(-h // r)`` the wrong way."""
+    return (grid[0] + sr_ratio - 1) // sr_ratio, (grid[1] + sr_ratio - 1) // sr_ratio
 
 
 class SRAttention(nn.Module):
@@ -255,7 +257,7 @@ class WordAggregation(nn.Module):
         c = words.shape[-1]
         s = WORDS_SIDE
         x = self.norm(words).reshape(batch_size, h, w, s, s, c)
-        if h % 2 or w % 2:
+        if is_exporting() or h % 2 or w % 2:  # exported: padded by 0 or 1 as the size needs
             x = F.pad(x, (0, 0, 0, 0, 0, 0, 0, w % 2, 0, h % 2))
             h, w = h + h % 2, w + w % 2
         # (B, h, w, s, s, c) -> one (2s x 2s) word map per 2 x 2 patches
