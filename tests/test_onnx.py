@@ -9,13 +9,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import save_checkpoint
 
 from mmtnt.deploy import (AdaptiveAvgPoolAsMatmul, OnnxRuntimeModel, build_graph, check_onnx,
                           export_onnx, make_pooling_exportable, model_task)
 from mmtnt.layers import aa_bicubic_weights, resample_grid
 from mmtnt.models.backbones.tnt import TNTBackbone
+from mmtnt.utils import build_model
 from conftest import TINY_ARCH, randomize_
 
 ort = pytest.importorskip('onnxruntime')
@@ -117,15 +117,9 @@ def test_backbone_onnx_through_torch_export(tmp_path):
 
 def _toy_model(config):
     cfg = Config.fromfile(str(ROOT / 'configs' / 'toy' / config))
-    scope = cfg.default_scope
-    with DefaultScope.overwrite_default_scope(scope):
-        init_default_scope(scope)
-        if scope == 'mmdet':
-            from mmdet.registry import MODELS
-            cfg.model.test_cfg.score_thr = 0.0  # untrained: keep every box to compare them
-        else:
-            from mmseg.registry import MODELS
-        model = MODELS.build(cfg.model)
+    if cfg.default_scope == 'mmdet':
+        cfg.model.test_cfg.score_thr = 0.0  # untrained: keep every box to compare them
+    model = build_model(cfg)
     model.init_weights()
     return randomize_(model, 0.02).eval()
 

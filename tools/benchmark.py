@@ -73,14 +73,12 @@ def _mmpretrain_tnt(size):
 def _retinanet(size):
     """RetinaNet-TNT-S of configs/retinanet_tnt_s.py from the batch to its dense outputs."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
 
     from mmtnt.deploy import build_graph
+    from mmtnt.utils import build_model
     cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs', 'retinanet_tnt_s.py'))
     cfg.model.backbone.init_cfg = None
-    init_default_scope('mmdet')
-    from mmdet.registry import MODELS as DET_MODELS
-    return build_graph(DET_MODELS.build(cfg.model))[0]
+    return build_graph(build_model(cfg))[0]
 
 
 class OnnxRuntimeFeatures(torch.nn.Module):

@@ -14,10 +14,10 @@ import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 from mmtnt.deploy import check_onnx, default_check_sizes, default_shape, export_onnx
+from mmtnt.utils import build_model
 
 
 def parse_size(text: str):
@@ -54,18 +54,9 @@ def parse_args():
     return parser.parse_args()
 
 
-def build_model(cfg: Config, checkpoint: str):
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    if scope == 'mmseg':
-        from mmseg.registry import MODELS
-    elif scope == 'mmdet':
-        from mmdet.registry import MODELS
-    else:
-        raise ValueError(f'default_scope={scope!r}: tools/export_onnx.py exports mmdet and mmseg '
-                         f'configs.')
+def load_model(cfg: Config, checkpoint: str):
     cfg.model.setdefault('backbone', {})['init_cfg'] = None  # weights come from `checkpoint`
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     load_checkpoint(model, checkpoint, map_location='cpu', logger='current')
     return model.eval()
 
@@ -78,7 +69,7 @@ def main():
     shape = tuple(args.shape) if args.shape else default_shape(cfg)
     if shape is None:
         raise ValueError(f'{args.config} names no test image size: give one with --shape H W.')
-    model = build_model(cfg, args.checkpoint)
+    model = load_model(cfg, args.checkpoint)
     export_onnx(model, args.out, shape, dynamic=args.dynamic, dynamo=args.dynamo,
                 opset=args.opset)
     sizes = default_check_sizes(shape, args.dynamic) if args.check_sizes is None \

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from .attention import softmax_attention
 from .drop import DropPath
-from .mlp import Mlp
 from .export import is_exporting
+from .mlp import Mlp
 from .pos_embed import resample_rel_pos
 
 Grid = Tuple[int, int]

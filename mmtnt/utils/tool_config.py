@@ -4,7 +4,10 @@ import os
 import os.path as osp
 from typing import Optional
 
+from importlib import import_module
+
 from mmengine.config import Config, DictAction
+from mmengine.registry import DefaultScope
 
 
 def add_common_args(parser: argparse.ArgumentParser, cfg_example: str) -> None:
@@ -41,3 +44,16 @@ def load_tool_config(path: str,
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     return cfg
+
+
+def build_model(cfg: Config):
+    """Build ``cfg.model`` from the registry of the config's ``default_scope`` (mmdet or mmseg).
+
+    Raises:
+        ValueError: a config of another scope.
+    """
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope not in ('mmdet', 'mmseg'):
+        raise ValueError(f'default_scope={scope!r}: mmtnt builds mmdet and mmseg models.')
+    with DefaultScope.overwrite_default_scope(scope):
+        return import_module(f'{scope}.registry').MODELS.build(cfg.model)

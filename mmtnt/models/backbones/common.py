@@ -75,16 +75,15 @@ def check_image_batch(x, in_channels: int, name: str, param: torch.Tensor) -> to
         raise TypeError(f'{name} expects normalised floating-point images, got {x.dtype}: '
                         f'normalise raw images first (the detector / segmentor data_preprocessor '
                         f'does), e.g. ((x.float() - 127.5) / 127.5).')
-    if is_exporting():  # the sizes are graph values now; they were checked when run eagerly
-        return x if x.dtype == param.dtype else x.to(param.dtype)
-    if x.shape[1] != in_channels:
-        raise ValueError(f'{name} was built for in_channels={in_channels}, but the input has '
-                         f'{x.shape[1]} channels (shape {tuple(x.shape)}).')
-    if x.shape[0] == 0:
-        raise ValueError(f'{name} got an empty batch (shape {tuple(x.shape)}): pass at least one '
-                         f'image.')
-    if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f'{name} got an empty image of shape {tuple(x.shape)}.')
+    if not is_exporting():  # exported, the sizes are graph values: checked when run eagerly
+        if x.shape[1] != in_channels:
+            raise ValueError(f'{name} was built for in_channels={in_channels}, but the input has '
+                             f'{x.shape[1]} channels (shape {tuple(x.shape)}).')
+        if x.shape[0] == 0:
+            raise ValueError(f'{name} got an empty batch (shape {tuple(x.shape)}): pass at least '
+                             f'one image.')
+        if x.shape[2] < 1 or x.shape[3] < 1:
+            raise ValueError(f'{name} got an empty image of shape {tuple(x.shape)}.')
     if x.dtype != param.dtype and not torch.is_autocast_enabled(x.device.type):
         x = x.to(param.dtype)
     return x
