@@ -84,6 +84,47 @@ def test_fused_equals_manual_attention():
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('kernel', [True, False])
+def test_auto_attention_trains_like_either_kernel(kernel):
+    """fused_attn='auto' (the default) mixes the two kernels in training: same outputs and
+    gradients as SDPA everywhere and as the manual path everywhere."""
+    model = randomize_(TNTBackbone(arch=TINY_ARCH, out_indices=(1, 2), pixel_out_indices=2))
+    fixed = copy.deepcopy(model)
+    for m in fixed.modules():
+        if hasattr(m, 'fused_attn'):
+            m.fused_attn = kernel
+    x = torch.randn(2, 3, 40, 56)
+    outs, grads = _loss_and_grads(model, x)
+    fixed_outs, fixed_grads = _loss_and_grads(fixed, x)
+    for a, b in zip(outs, fixed_outs):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert grads.keys() == fixed_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], fixed_grads[name], atol=1e-5, rtol=1e-4)
+
+
+def test_auto_attention_kernel_choice(monkeypatch):
+    """'auto' trains the inner (16-word) attention with the manual kernel on a CPU and keeps
+    SDPA for the outer attention and for inference."""
+    import mmtnt.layers.attention as attention
+    calls = []
+    real_sdpa = attention.F.scaled_dot_product_attention
+
+    def sdpa(q, *args, **kwargs):
+        calls.append(q.shape[-2])
+        return real_sdpa(q, *args, **kwargs)
+
+    monkeypatch.setattr(attention.F, 'scaled_dot_product_attention', sdpa)
+    model = TNTBackbone(arch=TINY_ARCH, out_indices=(2, ))
+    x = torch.randn(1, 3, 96, 96)  # 36 patches + the class token: 37 outer tokens, 16 words
+    model(x)[0].sum().backward()
+    assert calls == [37] * 3  # the outer attention of each block only
+    calls.clear()
+    with torch.no_grad():
+        model(x)
+    assert sorted(calls) == [16] * 3 + [37] * 3
+
+
 def _loss_and_grads(model, x):
     model.zero_grad()
     outs = model(x)
@@ -176,6 +217,7 @@ def test_legacy_variant_builds_and_runs():
     (dict(pixel_out_indices=(20, )), ValueError, 'pixel_out_indices'),
     (dict(frozen_stages=13), ValueError, 'frozen_stages'),
     (dict(frozen_stages=-2), ValueError, 'frozen_stages'),
+    (dict(fused_attn='flash'), ValueError, 'fused_attn'),
 ])
 def test_bad_config_errors(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -109,7 +109,9 @@ def _onnx_runtime(base: str):
 
 
 MODELS: Dict[str, Tuple[str, Callable]] = {
-    'mmtnt': ('mmtnt TNTBackbone TNT-S', lambda size: TNTBackbone(arch='s')),
+    'mmtnt': ('mmtnt TNTBackbone TNT-S', lambda size: TNTBackbone(arch='s')),  # fused_attn='auto'
+    'mmtnt_sdpa': ('mmtnt TNT-S, fused_attn=True',
+                   lambda size: TNTBackbone(arch='s', fused_attn=True)),
     'mmtnt_manual': ('mmtnt TNT-S, fused_attn=False',
                      lambda size: TNTBackbone(arch='s', fused_attn=False)),
     'mmtnt_window': ('mmtnt TNT-S, window 14, global blocks 2/5/8/11',
@@ -123,7 +125,7 @@ MODELS: Dict[str, Tuple[str, Callable]] = {
     'retinanet': ('mmtnt RetinaNet-TNT-S (no NMS)', _retinanet),
 }
 # other execution paths of the same models: (name, description suffix, factory, base model)
-for _base in ('mmtnt', 'mmtnt_manual', 'timm_tnt', 'retinanet'):
+for _base in ('mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'timm_tnt', 'retinanet'):
     MODELS[f'{_base}_compile'] = (MODELS[_base][0] + ', torch.compile', _compiled(_base))
 for _base in ('mmtnt', 'retinanet'):
     MODELS[f'{_base}_ort'] = (MODELS[_base][0] + ', ONNX Runtime', _onnx_runtime(_base))
@@ -132,7 +134,8 @@ BASE_MODEL = {n: n.rsplit('_', 1)[0] for n in MODELS if n.endswith(('_compile', 
 FORWARD_ONLY = {n for n in MODELS if n.endswith('_ort')}
 # which models each setting compares (the windowed ones only where windows matter)
 SETTINGS = {
-    224: dict(batch=8, models=['mmtnt', 'mmtnt_compile', 'mmtnt_manual_compile', 'mmtnt_ort',
+    224: dict(batch=8, models=['mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'mmtnt_compile',
+                               'mmtnt_sdpa_compile', 'mmtnt_manual_compile', 'mmtnt_ort',
                                'mmtnt_ptnt', 'timm_tnt', 'timm_tnt_compile', 'timm_deit',
                                'mmpretrain_tnt']),
     800: dict(batch=1, size=(800, 1344),

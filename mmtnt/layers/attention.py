@@ -1,5 +1,5 @@
 """Multi-head self-attention shared by TNT's inner (word) and outer (patch) transformers."""
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -35,14 +35,44 @@ def manual_attention(q: torch.Tensor,
     return attn @ v
 
 
+FusedAttn = Union[bool, str]
+# 'auto' trains attention over at most this many keys with the manual kernel on a CPU: TNT's
+# inner attention (16 words, 6-channel heads, thousands of sequences a batch), where
+# scaled_dot_product_attention's CPU (flash) backward is slower than autograd through two
+# batched matmuls (tools/benchmark.py: mmtnt vs mmtnt_sdpa, forward+backward; README).
+SHORT_ATTENTION = 32
+
+
+def check_fused_attn(fused_attn: FusedAttn) -> FusedAttn:
+    """Validate a ``fused_attn`` argument: True, False or ``'auto'``."""
+    if fused_attn is True or fused_attn is False or fused_attn == 'auto':
+        return fused_attn
+    raise ValueError(f"fused_attn must be True (scaled_dot_product_attention), False (manual "
+                     f"softmax attention) or 'auto' (scaled_dot_product_attention except "
+                     f"short-sequence attention trained on a CPU), got {fused_attn!r}.")
+
+
+def use_fused_kernel(fused: FusedAttn, q: torch.Tensor, k: torch.Tensor) -> bool:
+    """Whether ``fused`` runs ``scaled_dot_product_attention`` for these queries / keys.
+
+    ``'auto'`` picks the manual kernel only for CPU attention over at most
+    :data:`SHORT_ATTENTION` keys while autograd records it; SDPA everywhere else.
+    """
+    if fused != 'auto':
+        return fused
+    return not (q.device.type == 'cpu' and k.shape[-2] <= SHORT_ATTENTION
+                and torch.is_grad_enabled() and q.requires_grad)
+
+
 def softmax_attention(q: torch.Tensor,
                       k: torch.Tensor,
                       v: torch.Tensor,
                       mask: Optional[torch.Tensor] = None,
                       dropout_p: float = 0.,
-                      fused: bool = True) -> torch.Tensor:
-    """``F.scaled_dot_product_attention`` (``fused``) or :func:`manual_attention`, same args."""
-    if fused:
+                      fused: FusedAttn = 'auto') -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` or :func:`manual_attention` as ``fused`` (True, False,
+    ``'auto'``: see :func:`use_fused_kernel`) picks; same args, same result."""
+    if use_fused_kernel(fused, q, k):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     return manual_attention(q, k, v, mask=mask, dropout_p=dropout_p)
 
@@ -56,7 +86,8 @@ class Attention(nn.Module):
         qkv_bias: add a bias to the qkv projection.
         attn_drop: dropout on the attention weights.
         proj_drop: dropout after the output projection.
-        fused_attn: use ``F.scaled_dot_product_attention``; False runs :func:`manual_attention`.
+        fused_attn: True runs ``F.scaled_dot_product_attention``, False
+            :func:`manual_attention`, ``'auto'`` the faster of the two (:func:`use_fused_kernel`).
         window_size: 0 for global attention; otherwise patches attend within windows of this
             many patches a side (the class token stays global), see :func:`windowed_attention`.
     """
@@ -67,7 +98,7 @@ class Attention(nn.Module):
                  qkv_bias: bool = False,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.,
-                 fused_attn: bool = True,
+                 fused_attn: FusedAttn = 'auto',
                  window_size: int = 0) -> None:
         super().__init__()
         if dim % num_heads != 0:
@@ -75,7 +106,7 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.attn_drop = attn_drop
-        self.fused_attn = fused_attn
+        self.fused_attn = check_fused_attn(fused_attn)
         self.window_size = window_size
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)

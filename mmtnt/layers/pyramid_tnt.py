@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import softmax_attention
+from .attention import FusedAttn, check_fused_attn, softmax_attention
 from .drop import DropPath
 from .export import is_exporting
 from .mlp import Mlp
@@ -40,7 +40,8 @@ class SRAttention(nn.Module):
         qkv_bias: bias in the q and kv projections.
         attn_drop: dropout on attention weights.
         proj_drop: dropout after the output projection.
-        fused_attn: ``F.scaled_dot_product_attention`` or the manual softmax path.
+        fused_attn: attention kernel: True (``F.scaled_dot_product_attention``), False (the
+            manual softmax path) or ``'auto'`` (see :func:`~mmtnt.layers.attention.use_fused_kernel`).
         norm_layer: callable ``dim -> nn.Module`` for the pooled keys.
     """
 
@@ -51,7 +52,7 @@ class SRAttention(nn.Module):
                  qkv_bias: bool = False,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.,
-                 fused_attn: bool = True,
+                 fused_attn: FusedAttn = 'auto',
                  norm_layer: Callable[[int], nn.Module] = nn.LayerNorm) -> None:
         super().__init__()
         if dim % num_heads != 0:
@@ -60,7 +61,7 @@ class SRAttention(nn.Module):
         self.head_dim = dim // num_heads
         self.sr_ratio = sr_ratio
         self.attn_drop = attn_drop
-        self.fused_attn = fused_attn
+        self.fused_attn = check_fused_attn(fused_attn)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
@@ -112,7 +113,7 @@ class PyramidTNTBlock(nn.Module):
         drop_path: stochastic depth probability.
         act_layer: MLP activation class.
         norm_layer: callable ``dim -> nn.Module``.
-        fused_attn: use ``scaled_dot_product_attention``.
+        fused_attn: attention kernel: True, False or ``'auto'`` (as :class:`SRAttention`).
     """
 
     def __init__(self,
@@ -129,7 +130,7 @@ class PyramidTNTBlock(nn.Module):
                  drop_path: float = 0.,
                  act_layer: Type[nn.Module] = nn.GELU,
                  norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
-                 fused_attn: bool = True) -> None:
+                 fused_attn: FusedAttn = 'auto') -> None:
         super().__init__()
         self.has_inner = inner_dim > 0
         common = dict(qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop,

@@ -4,7 +4,7 @@ from typing import Callable, Optional, Tuple, Type
 import torch
 import torch.nn as nn
 
-from .attention import Attention
+from .attention import Attention, FusedAttn
 from .drop import DropPath
 from .mlp import Mlp, SqueezeExcite
 
@@ -34,7 +34,8 @@ class TransformerLayer(nn.Module):
         act_layer: MLP activation class.
         norm_layer: callable ``dim -> nn.Module``.
         with_se: gate the MLP branch with :class:`SqueezeExcite` (TNT's optional SE).
-        fused_attn: use ``scaled_dot_product_attention``.
+        fused_attn: attention kernel: True (``scaled_dot_product_attention``), False (manual) or
+            ``'auto'`` (see :func:`~mmtnt.layers.attention.use_fused_kernel`).
         window_size: 0 for global attention, else windows of this many tokens a side over the
             grid passed to :meth:`forward` (outer transformer only).
     """
@@ -50,7 +51,7 @@ class TransformerLayer(nn.Module):
                  act_layer: Type[nn.Module] = nn.GELU,
                  norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
                  with_se: bool = False,
-                 fused_attn: bool = True,
+                 fused_attn: FusedAttn = 'auto',
                  window_size: int = 0) -> None:
         super().__init__()
         self.norm1 = norm_layer(dim)
@@ -130,7 +131,8 @@ class TNTBlock(nn.Module):
         norm_layer: callable ``dim -> nn.Module``.
         with_se: SE gate in the outer MLP branch.
         legacy: legacy word-to-patch projection (per-word norm, bias, no output norm).
-        fused_attn: use ``scaled_dot_product_attention``.
+        fused_attn: attention kernel: True (``scaled_dot_product_attention``), False (manual) or
+            ``'auto'`` (see :func:`~mmtnt.layers.attention.use_fused_kernel`).
         window_size: 0 for global outer attention, else windowed (see :class:`Attention`).
     """
 
@@ -149,7 +151,7 @@ class TNTBlock(nn.Module):
                  norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
                  with_se: bool = False,
                  legacy: bool = False,
-                 fused_attn: bool = True,
+                 fused_attn: FusedAttn = 'auto',
                  window_size: int = 0) -> None:
         super().__init__()
         common = dict(qkv_bias=qkv_bias, drop=drop, attn_drop=attn_drop, drop_path=drop_path,

@@ -9,8 +9,8 @@ from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
 from mmtnt.ckpt_convert import ConvertResult, convert_pyramid_tnt_checkpoint
-from mmtnt.layers import (PyramidStem, PyramidTNTStage, SentenceAggregation, WordAggregation,
-                          pad_to_multiple, resample_patch_pos, resample_rel_pos,
+from mmtnt.layers import (FusedAttn, PyramidStem, PyramidTNTStage, SentenceAggregation,
+                          WordAggregation, pad_to_multiple, resample_patch_pos, resample_rel_pos,
                           words_to_map)
 from mmtnt.registry import MODELS
 from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
@@ -70,7 +70,9 @@ class PyramidTNT(PretrainedBackbone):
         drop_rate: dropout after projections and on the position encoding.
         attn_drop_rate: dropout on attention weights.
         drop_path_rate: stochastic depth, rising linearly over all blocks.
-        fused_attn: ``scaled_dot_product_attention`` (False: the manual softmax path).
+        fused_attn: attention kernel: True (``scaled_dot_product_attention``), False (the manual
+            softmax path) or ``'auto'`` (default: SDPA, except short-sequence attention trained
+            on a CPU).
         with_cp: gradient checkpointing of every block while training.
         frozen_stages: -1 trains everything; 0 freezes the stem and position encodings; k >= 1
             also stages 0..k-1 and the aggregations before them; 4 the final norm too. Frozen
@@ -95,7 +97,7 @@ class PyramidTNT(PretrainedBackbone):
                  drop_rate: float = 0.,
                  attn_drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
-                 fused_attn: bool = True,
+                 fused_attn: FusedAttn = 'auto',
                  with_cp: bool = False,
                  frozen_stages: int = -1,
                  norm_cfg: dict = dict(type='LN'),

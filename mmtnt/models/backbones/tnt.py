@@ -8,7 +8,8 @@ from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
 from mmtnt.ckpt_convert import LEGACY_LAYOUTS, ConvertResult, convert_tnt_checkpoint
-from mmtnt.layers import PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos, words_to_map
+from mmtnt.layers import (FusedAttn, PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos,
+                          words_to_map)
 from mmtnt.registry import MODELS
 from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
                      PretrainedBackbone, freeze, init_transformer_weights,
@@ -54,7 +55,9 @@ class TNTBackbone(PretrainedBackbone):
         with_se: TNT's squeeze-and-excitation in the outer MLP branch.
         legacy: the legacy TNT (whole-image word convolution, per-word norm + bias in the
             word-to-patch projection) of timm's ``tnt_s_legacy_patch16_224`` and mmpretrain.
-        fused_attn: use ``scaled_dot_product_attention`` (False: the manual softmax path).
+        fused_attn: attention kernel: True (``scaled_dot_product_attention``), False (the manual
+            softmax path) or ``'auto'`` (default: SDPA, except the inner word attention trained
+            on a CPU, where the manual kernel is faster; same numbers either way).
         window_size: 0 keeps every outer attention global; otherwise patches attend within
             windows of ``window_size`` patches a side (the grid padded to fit, the class token
             global), except in the blocks of ``global_attn_indices`` (ViTDet).
@@ -86,7 +89,7 @@ class TNTBackbone(PretrainedBackbone):
                  drop_path_rate: float = 0.,
                  with_se: bool = False,
                  legacy: bool = False,
-                 fused_attn: bool = True,
+                 fused_attn: FusedAttn = 'auto',
                  window_size: int = 0,
                  global_attn_indices: Sequence[int] = (),
                  with_cp: bool = False,
