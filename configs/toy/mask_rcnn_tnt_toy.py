@@ -13,11 +13,16 @@
 # RoI); GroupNorm alone did not move that classifier in the 350 iterations tried; both, 0.284.
 # At 1500 iterations: bbox mAP 0.343, segm mAP 0.318. The RoI heads, trained from scratch on 400
 # images, are what learns slowly: a 3x learning rate for them alone (the backbone, FPN and RPN
-# keep 1e-3; 2e-3 for everything gave 0.311 / 0.292) and 1800 iterations, evaluated once at the
-# end, in about 15 minutes on a 2-core CPU: two runs gave bbox 0.421 / segm 0.383 and
-# 0.305 / 0.292 - from scratch on the toy set, runs vary that much (README).
-# Sampling 32 RoIs and a 2-conv mask head to afford 2200 iterations learned less per iteration
-# (0.263 at 1100) and was no faster per step than hoped, so it was not kept.
+# keep 1e-3; 2e-3 for everything gave 0.311 / 0.292), evaluated once at the end.
+# The RoI heads' convolutions are what an iteration costs once the RPN finds the shapes (4 convs
+# over 512 RoIs at 7x7, 4 over up to 128 positives at 14x14), which 64 channels made too slow on
+# the 2-core Zen 3 of the attention-kernel session (0.88 s an iteration before the RPN had
+# learned, 1800 iterations would take over 25 minutes). With 32 channels: 1400 iterations (0.72 s
+# each) reached bbox 0.417 / segm 0.385 in 17 minutes; a 1200-iteration run 0.329 / 0.302 in
+# 15 min 44 s - runs from scratch vary that much (README).
+# Tried and not kept: sampling 32 RoIs with a 2-conv mask head (0.263 at 1100 iterations);
+# mmdet's Shared2FC box head without GroupNorm (its RoI classification loss stayed at 0.60 from
+# 150 to 550 iterations, where the GroupNorm conv head's fell).
 _base_ = [
     '../_base_/models/mask_rcnn_tnt_s.py', '../_base_/datasets/toy_shapes_instance.py',
     '../_base_/schedules/toy_scratch_3k.py', 'mmdet::_base_/default_runtime.py'
@@ -26,8 +31,9 @@ _base_ = [
 toy_arch = dict(embed_dims=96, inner_dims=12, num_layers=4, num_heads=4, inner_num_heads=2)
 tnt_dims = toy_arch['embed_dims']  # every channel count below follows from it
 fpn_dims = 64
+head_dims = 32  # channels of the RoI heads' convolutions
 gn = dict(type='GN', num_groups=16, requires_grad=True)
-max_iters = 1800  # 0.43-0.6 s an iteration on a 2-core CPU
+max_iters = 1400  # 0.7-0.8 s an iteration on a 2-core CPU
 
 model = dict(
     backbone=dict(_delete_=True, type='TNTBackbone', arch=toy_arch, out_indices=(3, ),
@@ -43,10 +49,10 @@ model = dict(
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=fpn_dims, finest_scale=16),
         bbox_head=dict(type='Shared4Conv1FCBBoxHead', in_channels=fpn_dims,
-                       conv_out_channels=fpn_dims, fc_out_channels=256, num_classes=3,
+                       conv_out_channels=head_dims, fc_out_channels=256, num_classes=3,
                        norm_cfg=gn),
         mask_roi_extractor=dict(out_channels=fpn_dims, finest_scale=16),
-        mask_head=dict(in_channels=fpn_dims, conv_out_channels=fpn_dims, num_classes=3,
+        mask_head=dict(in_channels=fpn_dims, conv_out_channels=head_dims, num_classes=3,
                        norm_cfg=gn)),
     # 1-4 objects per 128x128 image: far fewer proposals and sampled RoIs than COCO needs
     train_cfg=dict(

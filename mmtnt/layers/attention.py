@@ -60,8 +60,9 @@ def use_fused_kernel(fused: FusedAttn, q: torch.Tensor, k: torch.Tensor) -> bool
     """
     if fused != 'auto':
         return fused
-    return not (q.device.type == 'cpu' and k.shape[-2] <= SHORT_ATTENTION
-                and torch.is_grad_enabled() and q.requires_grad)
+    # autograd first: without it (inference, export) the key count is never read
+    return not (torch.is_grad_enabled() and q.requires_grad and q.device.type == 'cpu'
+                and k.shape[-2] <= SHORT_ATTENTION)
 
 
 def softmax_attention(q: torch.Tensor,
