@@ -34,3 +34,19 @@ def test_benchmark_quick_mode_runs():
     out = proc.stdout + proc.stderr
     assert 'matmul peak' in out and '| mmtnt TNTBackbone TNT-S |' in out
     assert 'forward+backward' in out and 'GiB' in out
+
+
+def test_benchmark_attention_kernels_table():
+    """The measurement behind fused_attn='auto': both kernels timed on TNT-S's two shapes."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / 'tools'))
+    try:
+        from benchmark import time_attention_kernels
+    finally:
+        sys.path.pop(0)
+    rows = time_attention_kernels(1, 'cpu').splitlines()[2:]
+    assert [r.split(' | ')[:2] for r in rows] == [
+        ['| inner (16 words)', 'forward'], ['| inner (16 words)', 'fwd+bwd'],
+        ['| outer (197 patches)', 'forward'], ['| outer (197 patches)', 'fwd+bwd']]
+    for r in rows:
+        sdpa, manual = (float(c) for c in r.strip(' |').split(' | ')[2:])
+        assert sdpa > 0 and manual > 0

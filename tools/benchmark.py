@@ -6,6 +6,7 @@ RetinaNet-TNT-S (backbone, neck, head; no post-processing) in the three.
     python tools/benchmark.py --sizes 224 --repeats 7
     python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
     python tools/benchmark.py --quick         # seconds: tiny inputs, for tests
+    python tools/benchmark.py --attention     # SDPA vs manual attention on TNT-S's shapes
     python tools/benchmark.py --models mmtnt mmtnt_ptnt timm_deit   # a subset
     python tools/benchmark.py --sizes 224 --models mmtnt mmtnt_compile mmtnt_ort timm_tnt \
         timm_tnt_compile mmpretrain_tnt --no-memory
@@ -323,6 +324,39 @@ def _groups(rows):
     return groups
 
 
+# TNT-S's attention at 224, batch 8, as (B, heads, tokens, head_dim): what fused_attn='auto' picks
+ATTENTION_SHAPES = {'inner (16 words)': (8 * 196, 4, 16, 6), 'outer (197 patches)': (8, 6, 197, 64)}
+
+
+def time_attention_kernels(repeats: int, device: str) -> str:
+    """Median ms of SDPA and of the manual kernel on TNT-S's inner and outer attention shapes,
+    forward and forward + backward, interleaved: the measurement behind ``fused_attn='auto'``."""
+    from mmtnt.layers.attention import softmax_attention
+    lines = ['| attention (224, batch 8) | pass | SDPA ms | manual ms |', '|---|---|---|---|']
+    for name, shape in ATTENTION_SHAPES.items():
+        for backward in (False, True):
+            q, k, v = (torch.randn(shape, device=device, requires_grad=backward) for _ in range(3))
+            # a dense incoming gradient, as the output projection gives (out.sum()'s expanded
+            # one would send the manual kernel's batched matmuls down a strided path)
+            grad = torch.randn(shape, device=device)
+            times = {True: [], False: []}
+            for r in range(repeats + 1):
+                for fused in (True, False):
+                    _sync(device)
+                    t = time.perf_counter()
+                    with torch.set_grad_enabled(backward):
+                        out = softmax_attention(q, k, v, fused=fused)
+                        if backward:
+                            out.backward(grad)
+                    _sync(device)
+                    if r:  # the first round warms up
+                        times[fused].append(time.perf_counter() - t)
+            sdpa, manual = (statistics.median(times[f]) * 1e3 for f in (True, False))
+            lines.append(f'| {name} | {"fwd+bwd" if backward else "forward"} | {sdpa:.1f} | '
+                         f'{manual:.1f} |')
+    return '\n'.join(lines)
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description='Benchmark TNT implementations')
     parser.add_argument('--sizes', nargs='+', type=int, default=[224, 800], choices=[224, 800],
@@ -334,6 +368,8 @@ def parse_args():
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat (tests)')
     parser.add_argument('--json', help='also write the raw rows to this file')
+    parser.add_argument('--attention', action='store_true',
+                        help='only time the two attention kernels on TNT-S shapes')
     # internal: one memory measurement in a fresh process
     parser.add_argument('--memory-worker', help=argparse.SUPPRESS)
     parser.add_argument('--worker-size', nargs=2, type=int, help=argparse.SUPPRESS)
@@ -356,6 +392,9 @@ def main():
     logger.info(f'device {args.device} ({"AMP fp16" if amp else "fp32"}), threads '
                 f'{torch.get_num_threads()}, measured 2048^3 matmul peak '
                 f'{peak / 1e9:.0f} GFLOP/s')
+    if args.attention:
+        logger.info('\n' + time_attention_kernels(args.repeats * 3, args.device))
+        return
     rows = []
     if args.quick:
         rows += run_setting((64, 96), 2, ['mmtnt', 'mmtnt_ptnt', 'timm_tnt'], 1, args.device,
