@@ -387,14 +387,14 @@ def main():
                                        args.worker_batch, args.worker_backward, args.device,
                                        args.amp)))
         return
+    if args.attention:  # kernels against each other: no model, no matmul peak needed
+        logger.info('\n' + time_attention_kernels(args.repeats * 3, args.device))
+        return
     dtype = torch.float16 if amp else torch.float32
     peak = matmul_peak(args.device, dtype)
     logger.info(f'device {args.device} ({"AMP fp16" if amp else "fp32"}), threads '
                 f'{torch.get_num_threads()}, measured 2048^3 matmul peak '
                 f'{peak / 1e9:.0f} GFLOP/s')
-    if args.attention:
-        logger.info('\n' + time_attention_kernels(args.repeats * 3, args.device))
-        return
     rows = []
     if args.quick:
         rows += run_setting((64, 96), 2, ['mmtnt', 'mmtnt_ptnt', 'timm_tnt'], 1, args.device,

@@ -13,7 +13,8 @@ from .tnt_block import TNTBlock, TransformerLayer, WordToPatch
 from .window import window_partition, window_unpartition, windowed_attention
 
 __all__ = [
-    'Attention', 'FusedAttn', 'check_fused_attn', 'manual_attention', 'use_fused_kernel', 'DropPath', 'drop_path', 'LayerNorm2d', 'Mlp', 'SqueezeExcite',
+    'Attention', 'FusedAttn', 'check_fused_attn', 'manual_attention', 'use_fused_kernel',
+    'DropPath', 'drop_path', 'LayerNorm2d', 'Mlp', 'SqueezeExcite',
     'PixelEmbed', 'is_exporting', 'aa_bicubic_weights',
     'pad_to_multiple', 'words_to_map', 'resample_grid', 'resample_patch_pos', 'resample_rel_pos',
     'PyramidStem', 'PyramidTNTBlock', 'PyramidTNTStage', 'SentenceAggregation', 'SRAttention', 'WordAggregation',

@@ -39,7 +39,7 @@ FusedAttn = Union[bool, str]
 # 'auto' trains attention over at most this many keys with the manual kernel on a CPU: TNT's
 # inner attention (16 words, 6-channel heads, thousands of sequences a batch), where
 # scaled_dot_product_attention's CPU (flash) backward is slower than autograd through two
-# batched matmuls (tools/benchmark.py: mmtnt vs mmtnt_sdpa, forward+backward; README).
+# batched matmuls (`python tools/benchmark.py --attention`; README).
 SHORT_ATTENTION = 32
 
 
