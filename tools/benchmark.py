@@ -12,7 +12,8 @@ RetinaNet-TNT-S (backbone, neck, head; no post-processing) in the three.
         timm_tnt_compile mmpretrain_tnt --no-memory
 
 ONNX Runtime rows are forward only (it does not train); their graph is exported with dynamic
-batch / height / width, as tools/export_onnx.py --dynamic does. Compiled models are compiled
+batch / height / width, as tools/export_onnx.py --dynamic does. "_frozen" rows compile with
+inductor's freezing (weights as constants, prepacked), which applies to inference only. Compiled models are compiled
 before timing (warm-up), and their memory is not measured.
 
 Throughput is measured in one process with the models interleaved, each repeat timing every
@@ -105,6 +106,12 @@ def _compiled(base: str):
     return lambda size: torch.compile(MODELS[base][1](size))
 
 
+def _frozen(base: str):
+    # inductor's freezing: the weights become constants, prepacked for the CPU GEMM; it applies
+    # to inference only, so these rows are forward only
+    return lambda size: torch.compile(MODELS[base][1](size), options={'freezing': True})
+
+
 def _onnx_runtime(base: str):
     return lambda size: OnnxRuntimeFeatures(MODELS[base][1](size), size)
 
@@ -128,16 +135,20 @@ MODELS: Dict[str, Tuple[str, Callable]] = {
 # other execution paths of the same models: (name, description suffix, factory, base model)
 for _base in ('mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'timm_tnt', 'retinanet'):
     MODELS[f'{_base}_compile'] = (MODELS[_base][0] + ', torch.compile', _compiled(_base))
+for _base in ('mmtnt', 'timm_tnt'):
+    MODELS[f'{_base}_frozen'] = (MODELS[_base][0] + ', torch.compile + freezing', _frozen(_base))
 for _base in ('mmtnt', 'retinanet'):
     MODELS[f'{_base}_ort'] = (MODELS[_base][0] + ', ONNX Runtime', _onnx_runtime(_base))
 # FLOPs / params of a compiled or exported model are its base model's
-BASE_MODEL = {n: n.rsplit('_', 1)[0] for n in MODELS if n.endswith(('_compile', '_ort'))}
-FORWARD_ONLY = {n for n in MODELS if n.endswith('_ort')}
+BASE_MODEL = {n: n.rsplit('_', 1)[0] for n in MODELS
+              if n.endswith(('_compile', '_frozen', '_ort'))}
+FORWARD_ONLY = {n for n in MODELS if n.endswith(('_frozen', '_ort'))}
 # which models each setting compares (the windowed ones only where windows matter)
 SETTINGS = {
     224: dict(batch=8, models=['mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'mmtnt_compile',
-                               'mmtnt_sdpa_compile', 'mmtnt_manual_compile', 'mmtnt_ort',
-                               'mmtnt_ptnt', 'timm_tnt', 'timm_tnt_compile', 'timm_deit',
+                               'mmtnt_sdpa_compile', 'mmtnt_manual_compile', 'mmtnt_frozen',
+                               'mmtnt_ort', 'mmtnt_ptnt', 'timm_tnt', 'timm_tnt_compile',
+                               'timm_tnt_frozen', 'timm_deit',
                                'mmpretrain_tnt']),
     800: dict(batch=1, size=(800, 1344),
               models=['mmtnt', 'mmtnt_compile', 'mmtnt_ort', 'mmtnt_window', 'mmtnt_window_cp',
