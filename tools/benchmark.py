@@ -13,8 +13,9 @@ RetinaNet-TNT-S (backbone, neck, head; no post-processing) in the three.
 
 ONNX Runtime rows are forward only (it does not train); their graph is exported with dynamic
 batch / height / width, as tools/export_onnx.py --dynamic does. "_frozen" rows compile with
-inductor's freezing (weights as constants, prepacked), which applies to inference only. Compiled models are compiled
-before timing (warm-up), and their memory is not measured.
+inductor's freezing (weights as constants, prepacked), which applies to inference only, so they
+are forward only too. Compiled models are compiled before timing (warm-up), and their memory is
+not measured.
 
 Throughput is measured in one process with the models interleaved, each repeat timing every
 model once, and the median of the repeats is reported (this machine's timings move by 20-30 %
@@ -102,14 +103,8 @@ class OnnxRuntimeFeatures(torch.nn.Module):
         return tuple(self.runtime(x))
 
 
-def _compiled(base: str):
-    return lambda size: torch.compile(MODELS[base][1](size))
-
-
-def _frozen(base: str):
-    # inductor's freezing: the weights become constants, prepacked for the CPU GEMM; it applies
-    # to inference only, so these rows are forward only
-    return lambda size: torch.compile(MODELS[base][1](size), options={'freezing': True})
+def _compiled(base: str, **inductor_options):
+    return lambda size: torch.compile(MODELS[base][1](size), options=inductor_options or None)
 
 
 def _onnx_runtime(base: str):
@@ -136,7 +131,8 @@ MODELS: Dict[str, Tuple[str, Callable]] = {
 for _base in ('mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'timm_tnt', 'retinanet'):
     MODELS[f'{_base}_compile'] = (MODELS[_base][0] + ', torch.compile', _compiled(_base))
 for _base in ('mmtnt', 'timm_tnt'):
-    MODELS[f'{_base}_frozen'] = (MODELS[_base][0] + ', torch.compile + freezing', _frozen(_base))
+    MODELS[f'{_base}_frozen'] = (MODELS[_base][0] + ', torch.compile + freezing',
+                                 _compiled(_base, freezing=True))
 for _base in ('mmtnt', 'retinanet'):
     MODELS[f'{_base}_ort'] = (MODELS[_base][0] + ', ONNX Runtime', _onnx_runtime(_base))
 # FLOPs / params of a compiled or exported model are its base model's
@@ -336,7 +332,8 @@ def _groups(rows):
 
 
 # TNT-S's attention at 224, batch 8, as (B, heads, tokens, head_dim): what fused_attn='auto' picks
-ATTENTION_SHAPES = {'inner (16 words)': (8 * 196, 4, 16, 6), 'outer (197 patches)': (8, 6, 197, 64)}
+ATTENTION_SHAPES = {'inner (16 words)': (8 * 196, 4, 16, 6),
+                    'outer (197 patches)': (8, 6, 197, 64)}
 
 
 def time_attention_kernels(repeats: int, device: str) -> str:
