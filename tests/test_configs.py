@@ -25,7 +25,8 @@ def test_configs_found():
             'detr_tnt_s_50e_coco.py', 'upernet_tnt_s_ade20k.py', 'fpn_tnt_s_ade20k.py',
             'retinanet_tnt_toy.py', 'mask_rcnn_tnt_toy.py', 'upernet_tnt_toy.py',
             'retinanet_pyramid_tnt_s_fpn_1x_coco.py', 'mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py',
-            'upernet_pyramid_tnt_s_ade20k.py', 'retinanet_pyramid_tnt_toy.py'} <= names
+            'upernet_pyramid_tnt_s_ade20k.py', 'retinanet_pyramid_tnt_toy.py',
+            'faster_rcnn_tnt_toy.py'} <= names
 
 
 OFFICIAL_TNT_S = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/'

@@ -94,6 +94,21 @@ def test_train_kill_resume_test(tmp_path, toy_data_root):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('name, metrics', [('mask_rcnn_tnt_toy.py', ('bbox', 'segm')),
+                                           ('faster_rcnn_tnt_toy.py', ('bbox', ))])
+def test_two_stage_toy_train_and_evaluate(tmp_path, toy_data_root, name, metrics):
+    config = str(ROOT / 'configs' / 'toy' / name)
+    work = tmp_path / 'work'
+    log = _check(_run(['tools/train.py', config, '--work-dir', str(work)] + _opts(
+        toy_data_root, **{'train_cfg.max_iters': 4, 'train_cfg.val_interval': 4,
+                          'default_hooks.checkpoint.interval': 4,
+                          'model.test_cfg.rcnn.score_thr': 0.0})))
+    assert re.search(r'Iter\(train\) \[4/4\]', log) and (work / 'iter_4.pth').exists()
+    for metric in ('bbox', 'segm'):
+        assert bool(re.search(rf'coco/{metric}_mAP: \d', log)) == (metric in metrics), metric
+
+
+@pytest.mark.slow
 def test_two_process_gloo_training(tmp_path, toy_data_root):
     work = tmp_path / 'dist'
     env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
