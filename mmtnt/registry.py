@@ -5,6 +5,9 @@ are children of those and look a type up in their parents when they do not hold 
 ``type='TNTBackbone'`` builds under ``default_scope='mmdet'`` and ``default_scope='mmseg'`` alike,
 with one registration.
 """
-from mmengine.registry import DATASETS, MODEL_WRAPPERS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import (DATASETS, HOOKS, MODEL_WRAPPERS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
+                               OPTIM_WRAPPERS)
 
-__all__ = ['DATASETS', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS']
+__all__ = [
+    'DATASETS', 'HOOKS', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'OPTIM_WRAPPERS'
+]

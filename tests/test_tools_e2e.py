@@ -1,5 +1,5 @@
-"""End to end on the toy data through the command-line tools: train, kill, resume, test, and
-2-process (gloo) training."""
+"""End to end on the toy data through the command-line tools: train, kill, stop on a signal,
+resume, test, 2-process (gloo) training, and tools/slurm_train.sh's restarts."""
 import os
 import re
 import signal
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+import mmtnt  # noqa: F401  safe loading of mmengine checkpoints (weights_only=True)
 
 ROOT = Path(__file__).parents[1]
 TOY = str(ROOT / 'configs' / 'toy' / 'retinanet_tnt_toy.py')
@@ -94,6 +96,42 @@ def test_train_kill_resume_test(tmp_path, toy_data_root):
 
 
 @pytest.mark.slow
+def test_sigterm_then_resume_matches_the_uninterrupted_run(tmp_path, toy_data_root):
+    """tools/train.py, toy RetinaNet with drop path: SIGTERM during training stops the run with
+    status 75 and a checkpoint of the iteration in flight; `--resume` then ends with the weights
+    of the uninterrupted run."""
+    total = 16
+    opts = _opts(toy_data_root, **{
+        'train_cfg.max_iters': total, 'train_cfg.val_interval': total,
+        'default_hooks.checkpoint.interval': total, 'model.backbone.drop_path_rate': 0.1,
+        'randomness.seed': 0, 'randomness.deterministic': True})
+    _check(_run(['tools/train.py', TOY, '--work-dir', str(tmp_path / 'full')] + opts))
+    work = tmp_path / 'stopped'
+    train = ['tools/train.py', TOY, '--work-dir', str(work)] + opts
+    log_path = tmp_path / 'stopped.log'
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen([sys.executable] + train, cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        deadline = time.time() + 300
+        while not re.search(rf'Iter\(train\) \[ *5/{total}\]', log_path.read_text()):
+            assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=300) == 75, log_path.read_text()[-3000:]
+    stopped_at = int(re.search(r'iter_(\d+)\.pth', (work / 'last_checkpoint').read_text())[1])
+    assert 5 <= stopped_at < total
+    assert f'stopping at iteration {stopped_at}' in log_path.read_text()
+    log = _check(_run(train + ['--resume']))
+    assert f'resumed epoch: 0, iter: {stopped_at}' in log
+    full = torch.load(tmp_path / 'full' / f'iter_{total}.pth', weights_only=True)['state_dict']
+    resumed = torch.load(work / f'iter_{total}.pth', weights_only=True)['state_dict']
+    assert full.keys() == resumed.keys()
+    for k in full:
+        assert (full[k].double() - resumed[k].double()).abs().max() <= 1e-6, k
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('name, metrics', [('mask_rcnn_tnt_toy.py', ('bbox', 'segm')),
                                            ('faster_rcnn_tnt_toy.py', ('bbox', ))])
 def test_two_stage_toy_train_and_evaluate(tmp_path, toy_data_root, name, metrics):
@@ -148,3 +186,56 @@ def test_segmentation_train_then_test(tmp_path, toy_data_root):
     assert re.search(r'mIoU: \d', out)
     # mmseg's SegVisualizationHook draws every 50th image, under show_dir/vis_data/vis_image
     assert len(list((tmp_path / 'seg_vis').rglob('*.png'))) == 2
+
+
+def _fake_slurm(tmp_path, statuses):
+    """`srun` that records its arguments and exits with the next of ``statuses``; `scontrol`
+    that records its arguments."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (tmp_path / 'statuses').write_text('\n'.join(map(str, statuses)) + '\n')
+    (bin_dir / 'srun').write_text(
+        '#!/usr/bin/env bash\n'
+        f'echo "$@" >> {tmp_path}/srun_calls\n'
+        f'status=$(head -n1 {tmp_path}/statuses); sed -i 1d {tmp_path}/statuses\n'
+        'exit "$status"\n')
+    (bin_dir / 'scontrol').write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/scontrol\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
+    env['PATH'] = f'{bin_dir}:{env["PATH"]}'
+    return env
+
+
+def _slurm_train(env, *extra):
+    return subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu', 'tnt', TOY, 'work_dirs/x',
+                           *extra], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_slurm_train_requeues_a_stopped_batch_job(tmp_path):
+    """In a batch job, status 75 (stopped with a checkpoint) requeues the job; srun asked for
+    the warning signal and the run resumes from the work dir."""
+    env = _fake_slurm(tmp_path, [75])
+    env['SLURM_JOB_ID'] = '4242'
+    proc = _slurm_train(env, '--amp')
+    assert proc.returncode == 75, proc.stderr
+    srun = (tmp_path / 'srun_calls').read_text().splitlines()
+    assert len(srun) == 1
+    assert '--signal=USR1@120' in srun[0] and srun[0].endswith('--launcher=slurm --amp --resume')
+    assert (tmp_path / 'scontrol').read_text().split() == ['requeue', '4242']
+
+
+def test_slurm_train_restarts_srun_outside_a_batch_job(tmp_path):
+    """From a login node: srun again after each stop, until the run ends (or fails); a
+    `--resume PATH` applies to the first start, restarts take the newest checkpoint."""
+    env = _fake_slurm(tmp_path, [75, 75, 0])
+    proc = _slurm_train(env, '--resume', 'work_dirs/x/iter_8.pth', '--amp')
+    assert proc.returncode == 0, proc.stderr
+    srun = (tmp_path / 'srun_calls').read_text().splitlines()
+    assert len(srun) == 3 and srun[0].endswith('--resume work_dirs/x/iter_8.pth --amp')
+    assert all(s.endswith('--launcher=slurm --amp --resume') for s in srun[1:])
+    assert not (tmp_path / 'scontrol').exists()
+    failing = tmp_path / 'failing'
+    failing.mkdir()
+    assert _slurm_train(_fake_slurm(failing, [1])).returncode == 1
+    assert len((failing / 'srun_calls').read_text().splitlines()) == 1

@@ -5,8 +5,10 @@ RetinaNet-TNT-S (backbone, neck, head; no post-processing) in the three.
     python tools/benchmark.py                 # 224x224 batch 8 and 800x1344 batch 1, CPU fp32
     python tools/benchmark.py --sizes 224 --repeats 7
     python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
+    python tools/benchmark.py --amp bfloat16 --sizes 224   # bf16 autocast on a CPU
     python tools/benchmark.py --quick         # seconds: tiny inputs, for tests
     python tools/benchmark.py --attention     # SDPA vs manual attention on TNT-S's shapes
+    python tools/benchmark.py --attention --amp bfloat16   # the same in bfloat16
     python tools/benchmark.py --models mmtnt mmtnt_ptnt timm_deit   # a subset
     python tools/benchmark.py --sizes 224 --models mmtnt mmtnt_compile mmtnt_ort timm_tnt \
         timm_tnt_compile mmpretrain_tnt --no-memory
@@ -22,7 +24,8 @@ model once, and the median of the repeats is reported (this machine's timings mo
 between runs, so only ratios from one run are compared). "Peak" is the extra memory one step
 needs: on a CPU the rise of the process's peak RSS (reset before the step) in a fresh
 subprocess per model, on a GPU ``torch.cuda.max_memory_allocated``. "% peak" is the model's
-FLOPs per second over the machine's measured fp32 (CPU) or fp16 (GPU) 2048^3 matmul rate.
+FLOPs per second over the machine's measured 2048^3 matmul rate in the autocast dtype (fp32
+without autocast: the CPU default; fp16 on a GPU by default).
 """
 import argparse
 import json
@@ -30,7 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import os.path as osp
 import tempfile
@@ -171,9 +174,11 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _step(model, x, backward: bool, amp: bool):
-    """One forward (without autograd) or forward + backward step."""
-    with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp), \
+def _step(model, x, backward: bool, amp: Optional[str]):
+    """One forward (without autograd) or forward + backward step, under autocast to ``amp``
+    ('float16' / 'bfloat16') unless it is None."""
+    with torch.autocast(x.device.type, dtype=getattr(torch, amp or 'bfloat16'),
+                        enabled=amp is not None), \
             torch.set_grad_enabled(backward):
         out = model(x)
         loss = sum(o.float().mean() for o in (out if isinstance(out, (tuple, list)) else [out]))
@@ -208,12 +213,13 @@ CPU_SDPA_FLOPS = {
 
 def count_flops(model, x, backward: bool) -> int:
     with FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOPS) as counter:
-        _step(model, x, backward, amp=False)
+        _step(model, x, backward, amp=None)
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
 
-def memory_worker(name: str, size, batch: int, backward: bool, device: str, amp: bool) -> dict:
+def memory_worker(name: str, size, batch: int, backward: bool, device: str,
+                  amp: Optional[str]) -> dict:
     """One step of one model; returns the extra memory it needed (run in a fresh process)."""
     torch.manual_seed(0)
     model = _build(name, size, device, backward)
@@ -248,7 +254,7 @@ def measure_memory(name, size, batch, backward, device, amp) -> float:
     if backward:
         cmd.append('--worker-backward')
     if amp:
-        cmd.append('--amp')
+        cmd += ['--amp', amp]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f'memory worker for {name} failed:\n{proc.stderr[-2000:]}')
@@ -336,17 +342,21 @@ ATTENTION_SHAPES = {'inner (16 words)': (8 * 196, 4, 16, 6),
                     'outer (197 patches)': (8, 6, 197, 64)}
 
 
-def time_attention_kernels(repeats: int, device: str) -> str:
+def time_attention_kernels(repeats: int, device: str, dtype: Optional[str] = None) -> str:
     """Median ms of SDPA and of the manual kernel on TNT-S's inner and outer attention shapes,
-    forward and forward + backward, interleaved: the measurement behind ``fused_attn='auto'``."""
+    forward and forward + backward, interleaved, in ``dtype`` (float32 if None): the measurement
+    behind ``fused_attn='auto'``."""
     from mmtnt.layers.attention import softmax_attention
-    lines = ['| attention (224, batch 8) | pass | SDPA ms | manual ms |', '|---|---|---|---|']
+    dtype = getattr(torch, dtype or 'float32')
+    lines = [f'| attention (224, batch 8, {str(dtype)[6:]}) | pass | SDPA ms | manual ms |',
+             '|---|---|---|---|']
     for name, shape in ATTENTION_SHAPES.items():
         for backward in (False, True):
-            q, k, v = (torch.randn(shape, device=device, requires_grad=backward) for _ in range(3))
+            q, k, v = (torch.randn(shape, device=device, dtype=dtype, requires_grad=backward)
+                       for _ in range(3))
             # a dense incoming gradient, as the output projection gives (out.sum()'s expanded
             # one would send the manual kernel's batched matmuls down a strided path)
-            grad = torch.randn(shape, device=device)
+            grad = torch.randn(shape, device=device, dtype=dtype)
             times = {True: [], False: []}
             for r in range(repeats + 1):
                 for fused in (True, False):
@@ -378,29 +388,30 @@ def parse_args():
     parser.add_argument('--json', help='also write the raw rows to this file')
     parser.add_argument('--attention', action='store_true',
                         help='only time the two attention kernels on TNT-S shapes')
+    parser.add_argument('--amp', choices=['float16', 'bfloat16', 'none'],
+                        help='autocast dtype (default: float16 on CUDA, none on a CPU)')
     # internal: one memory measurement in a fresh process
     parser.add_argument('--memory-worker', help=argparse.SUPPRESS)
     parser.add_argument('--worker-size', nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument('--worker-batch', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--worker-backward', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument('--amp', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
-    amp = args.device.startswith('cuda')
+    amp = args.amp or ('float16' if args.device.startswith('cuda') else 'none')
+    amp = None if amp == 'none' else amp
     if args.memory_worker:
         print(json.dumps(memory_worker(args.memory_worker, tuple(args.worker_size),
                                        args.worker_batch, args.worker_backward, args.device,
-                                       args.amp)))
+                                       amp)))
         return
     if args.attention:  # kernels against each other: no model, no matmul peak needed
-        logger.info('\n' + time_attention_kernels(args.repeats * 3, args.device))
+        logger.info('\n' + time_attention_kernels(args.repeats * 3, args.device, amp))
         return
-    dtype = torch.float16 if amp else torch.float32
-    peak = matmul_peak(args.device, dtype)
-    logger.info(f'device {args.device} ({"AMP fp16" if amp else "fp32"}), threads '
+    peak = matmul_peak(args.device, getattr(torch, amp or 'float32'))
+    logger.info(f'device {args.device} ({f"autocast {amp}" if amp else "fp32"}), threads '
                 f'{torch.get_num_threads()}, measured 2048^3 matmul peak '
                 f'{peak / 1e9:.0f} GFLOP/s')
     rows = []

@@ -4,6 +4,7 @@ import argparse
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmtnt.engine import amp_optim_wrapper_type, enable_long_run_safety
 from mmtnt.utils import (add_common_args, distributed_session, load_tool_config, parse_tool_args,
                          setup_cpu_distributed)
 
@@ -11,7 +12,9 @@ from mmtnt.utils import (add_common_args, distributed_session, load_tool_config,
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a detector or segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: float16 with dynamic loss scaling on CUDA, '
+                        'bfloat16 on a CPU')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual / base batch size')
     parser.add_argument(
@@ -24,9 +27,14 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
-    if args.amp and cfg.optim_wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if args.amp and wrapper_type == 'OptimWrapper':
+        cfg.optim_wrapper.type = amp_optim_wrapper_type()
         cfg.optim_wrapper.loss_scale = 'dynamic'
+    elif args.amp and wrapper_type not in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
+        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper (or an AMP one), the config '
+                         f'has {wrapper_type}.')
+    enable_long_run_safety(cfg)
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise RuntimeError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
@@ -39,7 +47,7 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
     setup_cpu_distributed(cfg)
-    with distributed_session():
+    with distributed_session():  # a stop by PreemptionHook exits with PREEMPTED_EXIT_CODE
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
 

@@ -36,10 +36,12 @@ def manual_attention(q: torch.Tensor,
 
 
 FusedAttn = Union[bool, str]
-# 'auto' trains attention over at most this many keys with the manual kernel on a CPU: TNT's
-# inner attention (16 words, 6-channel heads, thousands of sequences a batch), where
-# scaled_dot_product_attention's CPU (flash) backward is slower than autograd through two
-# batched matmuls (`python tools/benchmark.py --attention`; README).
+# On a CPU, 'auto' runs attention over at most this many keys with the manual kernel when
+# autograd records it (float32), and always in bfloat16: TNT's inner attention (16 words,
+# 6-channel heads, thousands of sequences a batch), where scaled_dot_product_attention's CPU
+# (flash) kernel is slower than two batched matmuls - in float32 its backward, in bfloat16 its
+# forward and backward (`python tools/benchmark.py --attention [--amp bfloat16]`; docs/speed.md).
+# float16 keeps SDPA: CPUs have no fast float16 matmul, which the manual kernel would run on.
 SHORT_ATTENTION = 32
 
 
@@ -49,20 +51,26 @@ def check_fused_attn(fused_attn: FusedAttn) -> FusedAttn:
         return fused_attn
     raise ValueError(f"fused_attn must be True (scaled_dot_product_attention), False (manual "
                      f"softmax attention) or 'auto' (scaled_dot_product_attention except "
-                     f"short-sequence attention trained on a CPU), got {fused_attn!r}.")
+                     f"short-sequence attention on a CPU in training or bfloat16), got "
+                     f"{fused_attn!r}.")
 
 
 def use_fused_kernel(fused: FusedAttn, q: torch.Tensor, k: torch.Tensor) -> bool:
     """Whether ``fused`` runs ``scaled_dot_product_attention`` for these queries / keys.
 
     ``'auto'`` picks the manual kernel only for CPU attention over at most
-    :data:`SHORT_ATTENTION` keys while autograd records it; SDPA everywhere else.
+    :data:`SHORT_ATTENTION` keys that autograd records or that runs in bfloat16; SDPA everywhere
+    else.
     """
     if fused != 'auto':
         return fused
-    # autograd first: without it (inference, export) the key count is never read
-    return not (torch.is_grad_enabled() and q.requires_grad and q.device.type == 'cpu'
-                and k.shape[-2] <= SHORT_ATTENTION)
+    if q.device.type != 'cpu':
+        return True
+    # autograd / dtype first: without them (float32 inference, export) the key count is never
+    # read, so tracing never turns it into a constant
+    if not (q.dtype == torch.bfloat16 or (torch.is_grad_enabled() and q.requires_grad)):
+        return True
+    return k.shape[-2] > SHORT_ATTENTION
 
 
 def softmax_attention(q: torch.Tensor,

@@ -56,9 +56,16 @@ def distributed_session() -> Iterator[None]:
     Without it, a rank whose peers have exited while its gloo threads still hold connections can
     abort at interpreter exit ("terminate called without an active exception", SIGABRT), failing a
     run whose work had finished. A barrier, then ``destroy_process_group``, closes the group on all
-    ranks before any of them exits. Nothing happens in a non-distributed run.
+    ranks before any of them exits. A run stopped by :class:`~mmtnt.engine.PreemptionHook` (all
+    ranks together, after a barrier) leaves the group the same way. Nothing happens in a
+    non-distributed run.
     """
-    yield
+    try:
+        yield
+    except SystemExit:
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+        raise
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()

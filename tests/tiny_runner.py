@@ -1,0 +1,199 @@
+"""A tiny mmengine run (a 2-layer MLP with dropout on data with random augmentation) for the
+fault tests: it draws from torch's, numpy's and python's generators like a real run, and takes
+well under a second an iteration.
+
+Used in-process (:func:`build_runner`) and as a script, for runs that must be killed or that run
+in several processes::
+
+    python tests/tiny_runner.py WORK_DIR [--max-iters N] [--resume] [--world-size 2 --rank R]
+"""
+import argparse
+import os
+import random
+import signal
+import stat
+import sys
+import uuid
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+import mmtnt  # noqa: F401  registers the hooks, atomic writes and safe loading
+from mmtnt.utils import distributed_session
+
+
+class NoisyPoints(Dataset):
+    """Fixed points whose every read adds numpy and python noise (an augmentation)."""
+
+    def __init__(self, size: int = 24) -> None:
+        g = torch.Generator().manual_seed(1)
+        self.x = torch.randn(size, 4, generator=g)
+        self.y = self.x.sum(1, keepdim=True)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        noise = np.random.normal(0, 0.1, 4).astype(np.float32) + random.random() * 0.01
+        return dict(inputs=self.x[i] + torch.from_numpy(noise), targets=self.y[i])
+
+
+class TinyModel(BaseModel):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 1))
+
+    def forward(self, inputs, targets, mode='loss'):
+        pred = self.net(torch.stack(inputs))
+        if mode == 'loss':
+            return dict(loss=((pred - torch.stack(targets))**2).mean())
+        return [dict(pred=p, target=t) for p, t in zip(pred, targets)]
+
+
+class MeanError(BaseMetric):
+    default_prefix = 'tiny'
+
+    def process(self, data_batch, data_samples):
+        self.results += [float((s['pred'] - s['target']).abs()) for s in data_samples]
+
+    def compute_metrics(self, results):
+        return dict(error=sum(results) / len(results))
+
+
+class SendSignal(Hook):
+    """Send ``sig`` to this process in training iteration ``iteration`` (its before_train_iter:
+    the signal lands in the middle of that iteration), or in validation batch ``val_batch`` of the
+    validation that follows iteration ``iteration``; with ``again_in_save``, once more while the
+    resulting checkpoint is being saved."""
+
+    priority = 'HIGHEST'
+
+    def __init__(self, iteration, val_batch=None, sig=signal.SIGTERM, again_in_save=False):
+        self.iteration, self.val_batch, self.sig = iteration, val_batch, sig
+        self.again_in_save = again_in_save
+        self.sent = False
+
+    def _send(self):
+        os.kill(os.getpid(), self.sig)
+        self.sent = True
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if self.val_batch is None and runner.iter == self.iteration and not self.sent:
+            self._send()
+
+    def before_val_iter(self, runner, batch_idx, data_batch=None):
+        if (self.val_batch is not None and runner.iter == self.iteration
+                and batch_idx == self.val_batch and not self.sent):
+            self._send()
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if self.sent and self.again_in_save:
+            os.kill(os.getpid(), self.sig)
+
+
+def build_runner(work_dir, max_iters=12, by_epoch=False, resume=False, interval=4,
+                 max_keep_ckpts=2, val_interval=None, hooks=(), distributed=False,
+                 num_workers=0, amp=None):
+    """A Runner of the tiny run. ``by_epoch``: EpochBasedTrainLoop over 6 batches an epoch
+    (``max_iters`` must then be a multiple of 6), else IterBasedTrainLoop."""
+    loader = dict(dataset=NoisyPoints(), batch_size=4, num_workers=num_workers,
+                  persistent_workers=num_workers > 0, collate_fn=dict(type='pseudo_collate'))
+    if by_epoch:
+        train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_iters // 6,
+                         val_interval=val_interval or 1000)
+        sampler = dict(type='DefaultSampler', shuffle=True)
+    else:
+        train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                         val_interval=val_interval or 1000)
+        sampler = dict(type='InfiniteSampler', shuffle=True)
+    optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-2))
+    if amp:
+        optim_wrapper.update(type='AutocastOptimWrapper', dtype=amp)
+    torch.manual_seed(0)  # the model is built before the Runner seeds: same weights every run
+    return Runner(
+        model=TinyModel(),
+        work_dir=str(work_dir),
+        experiment_name=f'tiny_{uuid.uuid4().hex}',
+        train_dataloader=dict(loader, sampler=sampler),
+        val_dataloader=dict(loader, sampler=dict(type='DefaultSampler', shuffle=False)),
+        val_evaluator=[MeanError()],
+        optim_wrapper=optim_wrapper,
+        param_scheduler=[dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False)],
+        train_cfg=train_cfg,
+        val_cfg=dict(),
+        default_hooks=dict(
+            checkpoint=dict(type='SafeCheckpointHook', interval=1 if by_epoch else interval,
+                            by_epoch=by_epoch, max_keep_ckpts=max_keep_ckpts),
+            logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[dict(type='PreemptionHook')] + list(hooks),
+        log_processor=dict(by_epoch=by_epoch),
+        launcher='pytorch' if distributed else 'none',
+        cfg=dict(model_wrapper_cfg=dict(type='CPUDistributedDataParallel')) if distributed else None,
+        randomness=dict(seed=0, deterministic=True),
+        resume=resume,
+    )
+
+
+def parameters(runner_or_model) -> dict:
+    model = getattr(runner_or_model, 'model', runner_or_model)
+    model = getattr(model, 'module', model)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('work_dir')
+    parser.add_argument('--max-iters', type=int, default=12)
+    parser.add_argument('--interval', type=int, default=4)
+    parser.add_argument('--max-keep-ckpts', type=int, default=2)
+    parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--world-size', type=int, default=1)
+    parser.add_argument('--rank', type=int, default=0)
+    parser.add_argument('--slow', type=float, default=0., help='seconds to sleep an iteration')
+    parser.add_argument('--die-in-save', type=int, default=0,
+                        help='SIGKILL this process while it writes its N-th checkpoint')
+    args = parser.parse_args()
+    hooks = []
+    if args.slow:
+        import time
+
+        class Slow(Hook):
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+                print(f'rank {args.rank} finished iteration {runner.iter + 1}', flush=True)
+                time.sleep(args.slow)
+
+        hooks.append(Slow())
+    if args.die_in_save:
+        import mmtnt.engine.safe_checkpoint as safe_checkpoint
+        saves = []
+        real_fsync = os.fsync
+
+        def dying_fsync(fd):  # the partial file holds the whole checkpoint, not yet renamed
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and info.st_size > 1000:  # a checkpoint
+                saves.append(fd)
+                if len(saves) == args.die_in_save:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            real_fsync(fd)
+
+        safe_checkpoint.os.fsync = dying_fsync
+    distributed = args.world_size > 1
+    if distributed:
+        torch.distributed.init_process_group('gloo', rank=args.rank, world_size=args.world_size)
+    runner = build_runner(args.work_dir, max_iters=args.max_iters, interval=args.interval,
+                          max_keep_ckpts=args.max_keep_ckpts, resume=args.resume, hooks=hooks,
+                          distributed=distributed)
+    with distributed_session():  # leaves the process group together, also after a stop
+        runner.train()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
