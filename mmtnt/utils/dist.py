@@ -13,16 +13,26 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.model import MMDistributedDataParallel
+from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 
 from mmtnt.registry import MODEL_WRAPPERS
 
 
 @MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
-    """MMDistributedDataParallel for CPU processes: DDP without ``device_ids``."""
+    """MMDistributedDataParallel for CPU processes: DDP without ``device_ids``.
+
+    DDP refuses SyncBatchNorm on CPU modules ("SyncBatchNorm layers only work with GPU modules";
+    MMSegmentation's decode heads use it), so such layers become BatchNorm: each process
+    normalises with its own batch statistics.
+    """
 
     def __init__(self, module, device_ids=None, **kwargs) -> None:
+        synced = [n for n, m in module.named_modules() if 'SyncBatchNorm' in type(m).__name__]
+        if synced:
+            module = revert_sync_batchnorm(module)
+            print_log(f'CPU DDP: {len(synced)} SyncBatchNorm layers run as BatchNorm (per-process '
+                      f'statistics).', logger='current')
         super().__init__(module=module, device_ids=None, **kwargs)
 
 
