@@ -101,9 +101,10 @@ def test_toy_models_train_under_autocast(name, dtype):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_auto_attention_picks_the_manual_kernel_for_short_bfloat16(monkeypatch):
-    """In bfloat16 on a CPU the 16-word inner attention runs manually in inference too; in
-    float16 (no fast CPU kernels for a manual matmul) SDPA everywhere."""
+def test_auto_attention_kernels_by_dtype(monkeypatch):
+    """On a CPU, bfloat16 attention over up to 1024 keys (TNT-S's inner, outer and windowed
+    attention) runs the manual kernel, in inference too; float16 (no fast CPU matmul for a
+    manual kernel) runs SDPA everywhere."""
     import mmtnt.layers.attention as attention
     calls = []
     real_sdpa = attention.F.scaled_dot_product_attention
@@ -117,8 +118,11 @@ def test_auto_attention_picks_the_manual_kernel_for_short_bfloat16(monkeypatch):
     x = torch.randn(1, 3, 96, 96)  # 37 outer tokens, 16 words
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         model(x)
-    assert calls == [37] * 3
-    calls.clear()
+    assert calls == []
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.float16):
         model(x)
     assert sorted(calls) == [16] * 3 + [37] * 3
+    q = torch.zeros(1, 1, 1, 8, dtype=torch.bfloat16)
+    for keys, fused in [(1024, False), (1025, True)]:
+        k = torch.zeros(1, 1, keys, 8, dtype=torch.bfloat16)
+        assert attention.use_fused_kernel('auto', q, k) is fused

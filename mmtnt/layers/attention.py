@@ -36,13 +36,17 @@ def manual_attention(q: torch.Tensor,
 
 
 FusedAttn = Union[bool, str]
-# On a CPU, 'auto' runs attention over at most this many keys with the manual kernel when
-# autograd records it (float32), and always in bfloat16: TNT's inner attention (16 words,
-# 6-channel heads, thousands of sequences a batch), where scaled_dot_product_attention's CPU
-# (flash) kernel is slower than two batched matmuls - in float32 its backward, in bfloat16 its
-# forward and backward (`python tools/benchmark.py --attention [--amp bfloat16]`; docs/speed.md).
+# On a CPU, 'auto' runs the manual kernel where scaled_dot_product_attention's CPU (flash) kernel
+# is slower (`python tools/benchmark.py --attention [--amp bfloat16]`; README, Speed and memory):
+# - float32 attention over at most SHORT_ATTENTION keys that autograd records: TNT's inner
+#   attention (16 words, 6-channel heads, thousands of sequences a batch), whose SDPA backward
+#   is slower than autograd through two batched matmuls;
+# - bfloat16 attention over at most BF16_MANUAL_ATTENTION keys, forward and backward: TNT-S's
+#   inner, outer (197 patches at 224, 1025 at 512) and windowed attention. Beyond (4201 patches
+#   at 800x1344) SDPA is faster again.
 # float16 keeps SDPA: CPUs have no fast float16 matmul, which the manual kernel would run on.
 SHORT_ATTENTION = 32
+BF16_MANUAL_ATTENTION = 1024
 
 
 def check_fused_attn(fused_attn: FusedAttn) -> FusedAttn:
@@ -50,25 +54,26 @@ def check_fused_attn(fused_attn: FusedAttn) -> FusedAttn:
     if fused_attn is True or fused_attn is False or fused_attn == 'auto':
         return fused_attn
     raise ValueError(f"fused_attn must be True (scaled_dot_product_attention), False (manual "
-                     f"softmax attention) or 'auto' (scaled_dot_product_attention except "
-                     f"short-sequence attention on a CPU in training or bfloat16), got "
-                     f"{fused_attn!r}.")
+                     f"softmax attention) or 'auto' (scaled_dot_product_attention except where "
+                     f"the manual kernel is faster on a CPU), got {fused_attn!r}.")
 
 
 def use_fused_kernel(fused: FusedAttn, q: torch.Tensor, k: torch.Tensor) -> bool:
     """Whether ``fused`` runs ``scaled_dot_product_attention`` for these queries / keys.
 
-    ``'auto'`` picks the manual kernel only for CPU attention over at most
-    :data:`SHORT_ATTENTION` keys that autograd records or that runs in bfloat16; SDPA everywhere
-    else.
+    ``'auto'`` picks the manual kernel only on a CPU: in bfloat16 for at most
+    :data:`BF16_MANUAL_ATTENTION` keys, in float32 for at most :data:`SHORT_ATTENTION` keys
+    while autograd records it; SDPA everywhere else.
     """
     if fused != 'auto':
         return fused
     if q.device.type != 'cpu':
         return True
-    # autograd / dtype first: without them (float32 inference, export) the key count is never
-    # read, so tracing never turns it into a constant
-    if not (q.dtype == torch.bfloat16 or (torch.is_grad_enabled() and q.requires_grad)):
+    if q.dtype == torch.bfloat16:
+        return k.shape[-2] > BF16_MANUAL_ATTENTION
+    # autograd first: without it (float32 inference, export) the key count is never read, so
+    # tracing never turns it into a constant
+    if not (torch.is_grad_enabled() and q.requires_grad):
         return True
     return k.shape[-2] > SHORT_ATTENTION
 
