@@ -1,0 +1,82 @@
+"""tools/gpu_check.py rehearsed on a CPU (--quick), so that the script a lent GPU runs cannot rot;
+its report format; per-part time limits; the carried bundle installs."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT / 'tools'))
+from gpu_check import PARTS  # noqa: E402
+
+sys.path.pop(0)
+
+
+def _gpu_check(out, *args, timeout=600):
+    proc = subprocess.run([sys.executable, 'tools/gpu_check.py', '--device', 'cpu', '--quick',
+                           '--out', str(out), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((out / 'report.json').read_text())
+
+
+def test_rehearsal_on_cpu(tmp_path):
+    report = _gpu_check(tmp_path)
+    parts = report['parts']
+    assert list(parts) == PARTS
+    status = {name: p['status'] for name, p in parts.items()}
+    assert status == dict(install='skipped', mmcv_lite='skipped', parity='ok', speed_224='ok',
+                          speed_800='ok', mmcv_ops='skipped', toy_train='ok'), parts
+    for result in parts['parity']['result'].values():  # the same device: identical
+        assert result['max_abs_diff'] == 0 and result['outputs'] >= 2
+    rows = parts['speed_224']['result']['rows']
+    assert {(r['model'], r['backward']) for r in rows} == {
+        (m, b) for m in ('mmtnt', 'timm_tnt', 'timm_deit') for b in (False, True)}
+    assert all(r['seconds'] > 0 for r in rows)
+    assert parts['speed_224']['result']['amp'] == 'bfloat16'
+    train = parts['toy_train']['result']
+    assert train['iterations'] == 2 and train['checkpoint'] and train['last_loss'] > 0
+    assert train['optim_wrapper'] == 'AutocastOptimWrapper'
+    targets = {t['target'][:3]: t for t in report['targets']}
+    assert len(report['targets']) == 4 and targets['224']['ratio'] > 0
+    assert report['machine']['device'] == 'cpu' and report['machine']['torch']
+    md = (tmp_path / 'report.md').read_text()
+    assert '| part | status | seconds | note |' in md and '## Targets' in md
+    assert '| mmtnt TNTBackbone TNT-S |' in md and '| toy_train | ok |' in md
+    log = (tmp_path / 'log.txt').read_text()
+    assert all(f'===== {name}' in log for name in ('parity', 'speed_224', 'toy_train'))
+
+
+def test_a_part_past_its_limit_is_stopped_and_reported(tmp_path):
+    report = _gpu_check(tmp_path, '--parts', 'parity', '--limits', 'parity=1', timeout=120)
+    assert report['parts']['parity']['status'] == 'timeout'
+    assert report['parts']['speed_224'] == dict(status='skipped', reason='not in --parts')
+    assert 'ran past its 1 s limit' in (tmp_path / 'report.md').read_text()
+
+
+def test_bad_limits_are_refused(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/gpu_check.py', '--out', str(tmp_path),
+                           '--limits', 'parity=soon'], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and '--limits takes PART=SECONDS' in proc.stderr
+
+
+@pytest.mark.slow
+def test_prepared_bundle_installs_and_builds_mmcv_lite(tmp_path):
+    """tools/prepare_gpu_bundle.sh (from the package registry), then the install and the mmcv
+    build without ops as the GPU machine runs them (here only the wheels this Python takes)."""
+    bundle = tmp_path / 'bundle'
+    subprocess.run(['bash', 'tools/prepare_gpu_bundle.sh', str(bundle)], cwd=ROOT, check=True,
+                   capture_output=True, timeout=600)
+    names = {p.name.split('-')[0] for p in bundle.iterdir()}
+    assert {'mmengine', 'mmdet', 'mmsegmentation', 'mmcv', 'mmtnt', 'pycocotools',
+            'setuptools'} <= names
+    report = _gpu_check(tmp_path / 'out', '--parts', 'install', 'mmcv_lite', '--wheels',
+                        str(bundle), '--site', str(tmp_path / 'site'))
+    install = report['parts']['install']
+    assert install['status'] == 'ok', install
+    assert any(w.startswith('mmengine-') for w in install['result']['installed'])
+    assert report['parts']['mmcv_lite']['status'] == 'ok', report['parts']['mmcv_lite']
+    assert (tmp_path / 'site' / 'mmcv' / '__init__.py').exists()
+    assert not list((tmp_path / 'site').glob('mmcv/_ext*'))  # no compiled ops

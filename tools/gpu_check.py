@@ -1,0 +1,380 @@
+"""Everything a lent GPU must measure, in one run from a bare machine, under ~8 minutes.
+
+On the GPU machine (Python 3.12 with torch; no package registry), with the folder that
+``tools/prepare_gpu_bundle.sh`` filled here carried along::
+
+    python tools/gpu_check.py --wheels .whl --out $OUT
+
+Rehearsal on a CPU (the test suite runs it; under a minute)::
+
+    python tools/gpu_check.py --device cpu --quick --out /tmp/gpu_check
+
+Parts, in order, each in its own process with its own time limit (``--limits part=seconds``),
+skipped - not fatal - when it fails, runs out of time, or the overall ``--budget`` has no time
+left for it; the report says what ran:
+
+- ``install``: the carried wheels into a private folder (``--site``), no index, no deps;
+- ``mmcv_lite``: mmcv from its sdist without compiled ops (what the backbones need);
+- ``parity``: TNTBackbone and PyramidTNT on the device against the CPU's float32 result, same
+  weights;
+- ``speed_224`` / ``speed_800``: TNT-S forward and forward + backward under autocast (float16 on
+  CUDA, bfloat16 on a CPU) at 224 (batch 64) and 800x1344 (batch 2) against timm's TNT-S (eager and
+  compiled) and DeiT-S: time and peak memory, models interleaved, medians
+  (``tools/benchmark.py``'s measurement);
+- ``mmcv_ops``: mmcv with its compiled (CUDA) ops, timed, with what time is left;
+- ``toy_train``: a few training steps of the toy RetinaNet through ``tools/train.py --amp``, if
+  mmcv's ops are importable.
+
+Writes ``report.json``, ``report.md`` and ``log.txt`` (every part's output) into ``--out``.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PARTS = ['install', 'mmcv_lite', 'parity', 'speed_224', 'speed_800', 'mmcv_ops', 'toy_train']
+LIMITS = dict(install=60, mmcv_lite=90, parity=60, speed_224=180, speed_800=180, mmcv_ops=420,
+              toy_train=120)
+# The targets of the GPU work, as time / memory ratios in one run
+TARGETS = [
+    ('224, AMP fwd+bwd: mmtnt >= 2x timm TNT-S eager (time ratio <= 0.5)', 224, 'timm_tnt',
+     'seconds', 0.5),
+    ('224, AMP fwd+bwd: mmtnt >= 0.6x DeiT-S (time ratio <= 1 / 0.6)', 224, 'timm_deit', 'seconds',
+     1 / 0.6),
+    ('800x1344, AMP fwd+bwd: mmtnt time <= 0.5x timm TNT-S', 800, 'timm_tnt', 'seconds', 0.5),
+    ('800x1344, AMP fwd+bwd: mmtnt memory <= 0.5x timm TNT-S', 800, 'timm_tnt', 'memory', 0.5),
+]
+
+
+# -------------------------------------------------------------------------------------------
+# the parts (each runs in a fresh process: python tools/gpu_check.py --part NAME ...)
+
+
+def _pip(*args) -> List[str]:
+    return [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-index', '--no-deps',
+            '--no-compile', '--disable-pip-version-check', *args]
+
+
+def part_install(args) -> dict:
+    """The carried wheels that this interpreter can install (all of them on the GPU machine's
+    Python 3.12; a rehearsal on another Python leaves out the compiled ones and says so)."""
+    from packaging.tags import sys_tags
+    from packaging.utils import parse_wheel_filename
+    if not args.wheels:
+        raise SkipPart('no --wheels folder given')
+    wheels = sorted(glob.glob(osp.join(args.wheels, '*.whl')))
+    if not wheels:
+        raise SkipPart(f'no wheels in {args.wheels}')
+    supported = set(sys_tags())
+    fits = [w for w in wheels if parse_wheel_filename(osp.basename(w))[3] & supported]
+    subprocess.run(_pip('--upgrade', '--target', args.site, *fits), check=True)
+    return dict(installed=[osp.basename(w) for w in fits], site=args.site,
+                not_for_this_python=[osp.basename(w) for w in wheels if w not in fits])
+
+
+def _mmcv_sdist(args) -> str:
+    found = sorted(glob.glob(osp.join(args.wheels or '', 'mmcv-*.tar.gz')))
+    if not found:
+        raise SkipPart('no mmcv sdist in the --wheels folder')
+    return found[-1]
+
+
+def _build_mmcv(args, with_ops: bool) -> dict:
+    sdist = _mmcv_sdist(args)
+    env = dict(os.environ, MMCV_WITH_OPS='1' if with_ops else '0',
+               MAX_JOBS=str(os.cpu_count() or 4))
+    if with_ops:
+        env['FORCE_CUDA'] = '1'
+    start = time.perf_counter()
+    subprocess.run(_pip('--no-build-isolation', '--upgrade', '--target', args.site, sdist),
+                   check=True, env=env)
+    return dict(sdist=osp.basename(sdist), with_ops=with_ops,
+                build_seconds=round(time.perf_counter() - start, 1))
+
+
+def part_mmcv_lite(args) -> dict:
+    return _build_mmcv(args, with_ops=False)
+
+
+def part_mmcv_ops(args) -> dict:
+    if not args.device.startswith('cuda'):
+        raise SkipPart('the compiled ops are built on the GPU machine only')
+    result = _build_mmcv(args, with_ops=True)
+    subprocess.run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True)
+    return result
+
+
+def part_parity(args) -> dict:
+    import torch
+
+    from mmtnt import PyramidTNT, TNTBackbone
+    size = (45, 77) if args.quick else (224, 288)
+    # quick: models of the same structure, a few channels wide
+    tnt = dict(embed_dims=48, inner_dims=8, num_layers=3, num_heads=4, inner_num_heads=2) \
+        if args.quick else 's'
+    ptnt = dict(depths=[1, 2, 1, 1], outer_dims=[16, 32, 64, 64], inner_dims=[2, 4, 8, 8],
+                outer_heads=[1, 2, 4, 4], inner_heads=[1, 1, 2, 2]) if args.quick else 's'
+    last = 2 if args.quick else 11
+    out = {}
+    for name, build in [('TNTBackbone', lambda: TNTBackbone(arch=tnt, out_indices=(1, last),
+                                                             pixel_out_indices=last)),
+                        ('PyramidTNT', lambda: PyramidTNT(arch=ptnt, word_out_indices=(0, 1)))]:
+        torch.manual_seed(0)
+        model = build().eval()
+        x = torch.randn(2, 3, *size)
+        with torch.no_grad():
+            reference = model(x)
+            features = model.to(args.device)(x.to(args.device))
+        worst_abs = max((f.float().cpu() - r).abs().max().item()
+                        for f, r in zip(features, reference))
+        worst_rel = max(((f.float().cpu() - r).norm() / r.norm()).item()
+                        for f, r in zip(features, reference))
+        out[name] = dict(size=list(size), max_abs_diff=worst_abs, max_rel_l2=worst_rel,
+                         outputs=len(features))
+    return out
+
+
+def _speed(args, setting: int) -> dict:
+    import torch
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    from benchmark import matmul_peak, report, run_setting
+    cuda = args.device.startswith('cuda')
+    amp = 'float16' if cuda else 'bfloat16'
+    names = ['mmtnt', 'timm_tnt', 'timm_tnt_compile', 'timm_deit']
+    if args.quick:  # seconds on a CPU: tiny inputs, no compile
+        size, batch, names, repeats = ((64, 64), 2, names[:2] + names[3:], 1) if setting == 224 \
+            else ((96, 128), 1, names[:2], 1)
+    else:
+        size, batch, repeats = ((224, 224), 64, 5) if setting == 224 else ((800, 1344), 2, 3)
+    peak = matmul_peak(args.device, getattr(torch, amp))
+    # memory: one fresh process per model and pass (quick: left out, it is the slow part)
+    rows = run_setting(size, batch, names, repeats, args.device, amp, peak, not args.quick)
+    return dict(size=list(size), batch=batch, amp=amp, matmul_peak_tflops=peak / 1e12,
+                rows=rows, table=report(rows))
+
+
+def part_speed_224(args) -> dict:
+    return _speed(args, 224)
+
+
+def part_speed_800(args) -> dict:
+    return _speed(args, 800)
+
+
+def part_toy_train(args) -> dict:
+    try:
+        subprocess.run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True,
+                       capture_output=True)
+    except subprocess.CalledProcessError:
+        raise SkipPart("mmcv's compiled ops are not importable")
+    iters = 2 if args.quick else 20
+    work = osp.join(args.scratch, 'toy_train')
+    data = osp.join(args.scratch, 'toy_shapes') + '/'
+    opts = [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=1',
+            f'train_dataloader.dataset.data_root={data}', f'val_dataloader.dataset.data_root={data}',
+            f'test_dataloader.dataset.data_root={data}',
+            f'val_evaluator.ann_file={data}coco/instances_val.json',
+            f'test_evaluator.ann_file={data}coco/instances_val.json']
+    if args.quick:  # training only: no COCO evaluation of the 100 validation images
+        opts += ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
+                           osp.join(ROOT, 'configs', 'toy', 'retinanet_tnt_toy.py'), '--amp',
+                           '--work-dir', work, '--cfg-options', *opts],
+                          capture_output=True, text=True, cwd=ROOT)
+    sys.stdout.write(proc.stdout[-20000:] + proc.stderr[-20000:])
+    if proc.returncode != 0:
+        raise RuntimeError(f'tools/train.py --amp exited with {proc.returncode}')
+    log = proc.stdout + proc.stderr
+    losses = [float(t.split()[0]) for t in log.split(' loss: ')[1:]]
+    return dict(iterations=iters, seconds=round(time.perf_counter() - start, 1),
+                first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
+                optim_wrapper='AmpOptimWrapper' if args.device.startswith('cuda') else
+                'AutocastOptimWrapper', checkpoint=osp.exists(osp.join(work, f'iter_{iters}.pth')))
+
+
+class SkipPart(Exception):
+    """The part cannot run here (nothing to install, no compiled ops, ...)."""
+
+
+def run_part(args) -> None:
+    """In the child process: run one part, write its JSON."""
+    if args.site and osp.isdir(args.site):
+        sys.path.insert(0, args.site)
+    start = time.perf_counter()
+    try:
+        result = dict(status='ok', result=globals()[f'part_{args.part}'](args))
+    except SkipPart as e:
+        result = dict(status='skipped', reason=str(e))
+    except Exception as e:  # noqa: BLE001  recorded in the report: one part never stops the rest
+        result = dict(status='failed', reason=f'{type(e).__name__}: {e}')
+    result['seconds'] = round(time.perf_counter() - start, 1)
+    with open(osp.join(args.scratch, f'{args.part}.json'), 'w') as f:
+        json.dump(result, f, indent=1, default=str)
+
+
+# -------------------------------------------------------------------------------------------
+# the driver
+
+
+def _machine(device: str) -> dict:
+    import torch
+    info = dict(python=platform.python_version(), torch=torch.__version__, device=device,
+                cpu=platform.processor() or platform.machine(), cpus=os.cpu_count(),
+                date=time.strftime('%Y-%m-%d %H:%M %Z'))
+    if device.startswith('cuda') and torch.cuda.is_available():
+        info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda)
+    return info
+
+
+def _run_child(args, part: str, limit: float, log) -> dict:
+    cmd = [sys.executable, osp.abspath(__file__), '--part', part, '--device', args.device,
+           '--out', args.out, '--site', args.site, '--scratch', args.scratch]
+    if args.wheels:
+        cmd += ['--wheels', args.wheels]
+    if args.quick:
+        cmd.append('--quick')
+    log.write(f'\n===== {part} (limit {limit:.0f} s) =====\n')
+    log.flush()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                            start_new_session=True)
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return dict(status='timeout', reason=f'ran past its {limit:.0f} s limit',
+                    seconds=round(time.perf_counter() - start, 1))
+    path = osp.join(args.scratch, f'{part}.json')
+    if not osp.exists(path):
+        return dict(status='failed', reason=f'exited with {proc.returncode} before its report',
+                    seconds=round(time.perf_counter() - start, 1))
+    with open(path) as f:
+        return json.load(f)
+
+
+def _targets(parts: dict) -> List[dict]:
+    out = []
+    for text, setting, peer, key, bound in TARGETS:
+        part = parts.get(f'speed_{setting}', {})
+        rows = {(r['model'], r['backward']): r for r in part.get('result', {}).get('rows', [])}
+        mine, theirs = rows.get(('mmtnt', True)), rows.get((peer, True))
+        if part.get('status') != 'ok' or not mine or not theirs or not mine.get(key) \
+                or not theirs.get(key):
+            out.append(dict(target=text, ratio=None, met=None))
+            continue
+        ratio = mine[key] / theirs[key]
+        out.append(dict(target=text, ratio=round(ratio, 3), met=ratio <= bound))
+    return out
+
+
+def markdown(report: dict) -> str:
+    m = report['machine']
+    lines = [f'# GPU check: {m.get("gpu", m["device"])}', '',
+             f'{m["date"]}; Python {m["python"]}, torch {m["torch"]}'
+             f'{", CUDA " + m["cuda"] if m.get("cuda") else ""}; {m["cpus"]} CPUs; '
+             f'`{report["command"]}`', '', '| part | status | seconds | note |',
+             '|---|---|---|---|']
+    for name in PARTS:
+        p = report['parts'][name]
+        note = p.get('reason', '')
+        if name == 'parity' and p['status'] == 'ok':
+            note = '; '.join(f'{k}: max abs {v["max_abs_diff"]:.2e}, rel L2 {v["max_rel_l2"]:.2e}'
+                             for k, v in p['result'].items())
+        elif name in ('mmcv_lite', 'mmcv_ops') and p['status'] == 'ok':
+            note = f'built in {p["result"]["build_seconds"]} s'
+        elif name == 'toy_train' and p['status'] == 'ok':
+            r = p['result']
+            note = f'{r["iterations"]} iterations, loss {r["first_loss"]} -> {r["last_loss"]}'
+        lines.append(f'| {name} | {p["status"]} | {p.get("seconds", "-")} | {note} |')
+    for name in ('speed_224', 'speed_800'):
+        p = report['parts'][name]
+        if p['status'] == 'ok':
+            r = p['result']
+            lines += ['', f'## {name}: {r["amp"]} autocast, matmul peak '
+                      f'{r["matmul_peak_tflops"]:.1f} TFLOP/s', r['table']]
+    lines += ['', '## Targets (ratios in this run)', '', '| target | ratio | met |', '|---|---|---|']
+    for t in report['targets']:
+        met = 'not measured' if t['met'] is None else ('yes' if t['met'] else 'no')
+        lines.append(f'| {t["target"]} | {t["ratio"] if t["ratio"] is not None else "-"} | '
+                     f'{met} |')
+    return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv: Optional[List[str]] = None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--out', required=True, help='folder for report.json, report.md, log.txt')
+    parser.add_argument('--device', default='cuda', help='cuda (default) or cpu (rehearsal)')
+    parser.add_argument('--quick', action='store_true', help='tiny sizes, one repeat (rehearsal)')
+    parser.add_argument('--wheels', help='the folder tools/prepare_gpu_bundle.sh filled')
+    parser.add_argument('--site', default=osp.join(tempfile.gettempdir(), 'mmtnt_gpu_site'),
+                        help='where the carried packages are installed')
+    parser.add_argument('--parts', nargs='+', choices=PARTS, default=PARTS,
+                        help='run only these parts (default: all, in the order above)')
+    parser.add_argument('--budget', type=float, default=480,
+                        help='seconds for all parts together (default 480)')
+    parser.add_argument('--limits', nargs='*', default=[], metavar='PART=SECONDS',
+                        help=f'per-part limits (defaults: {LIMITS})')
+    parser.add_argument('--part', choices=PARTS, help=argparse.SUPPRESS)
+    parser.add_argument('--scratch', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    limits = dict(LIMITS)
+    for item in args.limits:
+        name, _, seconds = item.partition('=')
+        if name not in LIMITS or not seconds.replace('.', '', 1).isdigit():
+            parser.error(f'--limits takes PART=SECONDS with PART one of {PARTS}, got {item!r}')
+        limits[name] = float(seconds)
+    args.limits = limits
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.part:
+        run_part(args)
+        return 0
+    os.makedirs(args.out, exist_ok=True)
+    args.scratch = tempfile.mkdtemp(prefix='gpu_check_')
+    if args.wheels:
+        args.wheels = osp.abspath(args.wheels)
+    # the children (and their own subprocesses) import what was installed into the site folder
+    os.environ['PYTHONPATH'] = os.pathsep.join(
+        p for p in (args.site, ROOT, os.environ.get('PYTHONPATH')) if p)
+    deadline = time.perf_counter() + args.budget
+    parts: Dict[str, dict] = {}
+    with open(osp.join(args.out, 'log.txt'), 'w') as log:
+        for part in PARTS:
+            left = deadline - time.perf_counter()
+            if part not in args.parts:
+                parts[part] = dict(status='skipped', reason='not in --parts')
+                continue
+            if left < 5:
+                parts[part] = dict(status='skipped', reason='no time left in --budget')
+                continue
+            parts[part] = _run_child(args, part, min(args.limits[part], left), log)
+            log.write(f'----- {part}: {parts[part]["status"]} '
+                      f'{parts[part].get("reason", "")}\n')
+            log.flush()
+    report = dict(machine=_machine(args.device), command=' '.join(['python tools/gpu_check.py'] +
+                                                                  (argv or sys.argv[1:])),
+                  budget=args.budget, limits=args.limits, parts=parts, targets=_targets(parts))
+    with open(osp.join(args.out, 'report.json'), 'w') as f:
+        json.dump(report, f, indent=1, default=str)
+    with open(osp.join(args.out, 'report.md'), 'w') as f:
+        f.write(markdown(report))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
