@@ -1,6 +1,6 @@
 """Mixed precision on a CPU: TNTBackbone (global and windowed attention, odd sizes), PyramidTNT, the
 toy RetinaNet and the toy UperNet train under float16 and bfloat16 autocast; their features stay
-within a stated tolerance of float32; 'auto' attention picks its kernels by dtype."""
+within a stated tolerance of float32 ('auto' attention's kernels by dtype: test_backbone.py)."""
 from pathlib import Path
 
 import pytest
@@ -99,30 +99,3 @@ def test_toy_models_train_under_autocast(name, dtype):
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
     assert any(n.startswith('backbone.') for n in changed)
     assert all(torch.isfinite(p).all() for p in model.parameters())
-
-
-def test_auto_attention_kernels_by_dtype(monkeypatch):
-    """On a CPU, bfloat16 attention over up to 1024 keys (TNT-S's inner, outer and windowed
-    attention) runs the manual kernel, in inference too; float16 (no fast CPU matmul for a
-    manual kernel) runs SDPA everywhere."""
-    import mmtnt.layers.attention as attention
-    calls = []
-    real_sdpa = attention.F.scaled_dot_product_attention
-
-    def sdpa(q, *args, **kwargs):
-        calls.append(q.shape[-2])
-        return real_sdpa(q, *args, **kwargs)
-
-    monkeypatch.setattr(attention.F, 'scaled_dot_product_attention', sdpa)
-    model = TNTBackbone(arch=TINY_ARCH, out_indices=(2, )).eval()
-    x = torch.randn(1, 3, 96, 96)  # 37 outer tokens, 16 words
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        model(x)
-    assert calls == []
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.float16):
-        model(x)
-    assert sorted(calls) == [16] * 3 + [37] * 3
-    q = torch.zeros(1, 1, 1, 8, dtype=torch.bfloat16)
-    for keys, fused in [(1024, False), (1025, True)]:
-        k = torch.zeros(1, 1, keys, 8, dtype=torch.bfloat16)
-        assert attention.use_fused_kernel('auto', q, k) is fused

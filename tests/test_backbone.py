@@ -104,8 +104,10 @@ def test_auto_attention_trains_like_either_kernel(kernel):
 
 
 def test_auto_attention_kernel_choice(monkeypatch):
-    """'auto' trains the inner (16-word) attention with the manual kernel on a CPU and keeps
-    SDPA for the outer attention and for inference."""
+    """'auto' on a CPU: float32 trains the inner (16-word) attention with the manual kernel and
+    keeps SDPA for the outer attention and for inference; bfloat16 runs attention over up to
+    1024 keys (TNT-S's inner, outer and windowed attention) manually, in inference too; float16
+    (no fast CPU matmul for a manual kernel) runs SDPA everywhere."""
     import mmtnt.layers.attention as attention
     calls = []
     real_sdpa = attention.F.scaled_dot_product_attention
@@ -119,10 +121,17 @@ def test_auto_attention_kernel_choice(monkeypatch):
     x = torch.randn(1, 3, 96, 96)  # 36 patches + the class token: 37 outer tokens, 16 words
     model(x)[0].sum().backward()
     assert calls == [37] * 3  # the outer attention of each block only
-    calls.clear()
-    with torch.no_grad():
-        model(x)
-    assert sorted(calls) == [16] * 3 + [37] * 3
+    for dtype, sdpa_calls in [(None, [16] * 3 + [37] * 3), (torch.bfloat16, []),
+                              (torch.float16, [16] * 3 + [37] * 3)]:
+        calls.clear()
+        with torch.no_grad(), torch.autocast('cpu', dtype=dtype or torch.bfloat16,
+                                             enabled=dtype is not None):
+            model(x)
+        assert sorted(calls) == sdpa_calls, dtype
+    q = torch.zeros(1, 1, 1, 8, dtype=torch.bfloat16)
+    for keys, fused in [(1024, False), (1025, True)]:
+        k = torch.zeros(1, 1, keys, 8, dtype=torch.bfloat16)
+        assert attention.use_fused_kernel('auto', q, k) is fused
 
 
 def _loss_and_grads(model, x):

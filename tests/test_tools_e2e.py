@@ -239,3 +239,15 @@ def test_slurm_train_restarts_srun_outside_a_batch_job(tmp_path):
     failing.mkdir()
     assert _slurm_train(_fake_slurm(failing, [1])).returncode == 1
     assert len((failing / 'srun_calls').read_text().splitlines()) == 1
+
+
+def test_slurm_test_runs_test_py(tmp_path):
+    env = _fake_slurm(tmp_path, [0])
+    env['GPUS'] = '16'
+    proc = subprocess.run(['bash', 'tools/slurm_test.sh', 'gpu', 'tnt', TOY, 'ckpt.pth', '--out',
+                           'x.pkl'], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    srun = (tmp_path / 'srun_calls').read_text().split()
+    assert srun[:4] == ['-p', 'gpu', '--job-name=tnt', '--gres=gpu:8'] and '--ntasks=16' in srun
+    assert srun[-5:] == [TOY, 'ckpt.pth', '--launcher=slurm', '--out', 'x.pkl']
+    assert srun[-6].endswith('tools/test.py') and '--signal' not in ' '.join(srun)

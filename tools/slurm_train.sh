@@ -10,14 +10,10 @@
 # given here applies to the first start only.
 set -x
 
-PARTITION=$1
-JOB_NAME=$2
+source "$(dirname "$0")/slurm_common.sh"
+slurm_args "$1" "$2"
 CONFIG=$3
 WORK_DIR=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
 SIGNAL_LEAD=${SIGNAL_LEAD:-120}
 MAX_REQUEUES=${MAX_REQUEUES:-100}
 PREEMPTED=75
@@ -37,16 +33,7 @@ case " ${PY_ARGS[*]} " in
 esac
 
 for ((start = 0; start <= MAX_REQUEUES; start++)); do
-  PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-  srun -p "${PARTITION}" \
-      --job-name="${JOB_NAME}" \
-      --gres=gpu:"${GPUS_PER_NODE}" \
-      --ntasks="${GPUS}" \
-      --ntasks-per-node="${GPUS_PER_NODE}" \
-      --cpus-per-task="${CPUS_PER_TASK}" \
-      --kill-on-bad-exit=1 \
-      --signal=USR1@"${SIGNAL_LEAD}" \
-      ${SRUN_ARGS} \
+  srun "${SRUN[@]}" --signal=USR1@"${SIGNAL_LEAD}" \
       python -u "$(dirname "$0")/train.py" "${CONFIG}" --work-dir="${WORK_DIR}" --launcher="slurm" \
       "${PY_ARGS[@]}"
   status=$?
