@@ -26,7 +26,8 @@ from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.dist import all_gather_object, get_rank, get_world_size, is_main_process
+from mmengine.dist import (all_gather_object, broadcast_object_list, get_rank, get_world_size,
+                           is_main_process)
 from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
@@ -326,17 +327,32 @@ class SafeCheckpointHook(CheckpointHook):
         # runner.load_or_resume(), which runs after before_run, reads these two settings
         if not getattr(runner, '_resume', False):
             return
-        if runner._load_from is None:
-            path = find_resumable_checkpoint(runner.work_dir)
-            if path is not None:
-                runner.logger.info(f'Resuming from {path}, the newest complete checkpoint.')
-                runner._load_from = path
-        elif osp.exists(runner._load_from):
-            problem = checkpoint_problem(runner._load_from)
+        # rank 0 reads the files and tells the others, so that all resume from the same one
+        choice = [None, None]  # [path or None, error message or None]
+        if is_main_process():
+            try:
+                choice[0] = self._resume_path(runner._load_from, runner.work_dir)
+            except CheckpointUnreadableError as e:
+                choice[1] = str(e)
+        if get_world_size() > 1:
+            broadcast_object_list(choice)
+        if choice[1] is not None:
+            raise CheckpointUnreadableError(choice[1])
+        if runner._load_from is None and choice[0] is not None:
+            runner.logger.info(f'Resuming from {choice[0]}, the newest complete checkpoint.')
+            runner._load_from = choice[0]
+
+    @staticmethod
+    def _resume_path(load_from: Optional[str], work_dir: str) -> Optional[str]:
+        if load_from is None:
+            return find_resumable_checkpoint(work_dir)
+        if osp.exists(load_from):
+            problem = checkpoint_problem(load_from)
             if problem is not None:
                 raise CheckpointUnreadableError(
-                    f'Cannot resume from {runner._load_from}: {problem}. Pass another '
-                    f'checkpoint, or --resume without a path to take the newest complete one.')
+                    f'Cannot resume from {load_from}: {problem}. Pass another checkpoint, or '
+                    f'--resume without a path to take the newest complete one.')
+        return load_from
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
