@@ -3,10 +3,55 @@
 Exact, tested versions are pinned in tools/constraints.txt and installed by tools/setup_env.sh;
 the ranges below are what mmtnt itself needs.
 """
+import os
 import re
+import shutil
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+MIM_DIRS = ('configs', 'tools')
+MIM_FILES = ('model-index.yml', )
+
+
+def add_mim_extension() -> None:
+    """Put configs/ and tools/ into mmtnt/.mim/, OpenMMLab's layout (as MMDetection's setup.py):
+    what `mmtnt-train mmtnt::toy/...` and `_base_ = 'mmtnt::...'` read in an installed mmtnt.
+    Copied for wheels and sdists, linked for editable installs."""
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'build', 'build_py', 'install')):
+        mode = 'copy'
+    else:
+        return
+    mim = ROOT / 'mmtnt' / '.mim'
+    mim.mkdir(exist_ok=True)
+    for name in MIM_DIRS:
+        src, dst = ROOT / name, mim / name
+        if not src.exists():  # building from an sdist: .mim came with it
+            continue
+        if dst.is_symlink() or dst.is_file():
+            dst.unlink()
+        elif dst.exists():
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(os.path.relpath(src, mim), dst, target_is_directory=True)
+        else:
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    for name in MIM_FILES:
+        src, dst = ROOT / name, mim / name
+        if src.exists():
+            if dst.is_symlink() or dst.exists():
+                dst.unlink()
+            if mode == 'symlink':
+                os.symlink(os.path.relpath(src, mim), dst)
+            else:
+                shutil.copyfile(src, dst)
+
+
+add_mim_extension()
 
 version = re.search(r"__version__ = '([^']+)'",
                     (Path(__file__).parent / 'mmtnt' / 'version.py').read_text()).group(1)
@@ -18,6 +63,9 @@ setup(
     long_description=(Path(__file__).parent / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmtnt', 'mmtnt.*']),
+    include_package_data=True,
+    package_data={'mmtnt': ['.mim/configs/**/*', '.mim/tools/*', '.mim/model-index.yml']},
+    entry_points={'console_scripts': ['mmtnt-train=mmtnt.cli:train', 'mmtnt-test=mmtnt.cli:test']},
     python_requires='>=3.8',
     install_requires=[
         'torch>=2.1',
@@ -39,4 +87,5 @@ setup(
         'tests': ['pytest', 'timm>=1.0.16', 'onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5'],
     },
     license='Apache-2.0',
+    license_files=['LICENSE'],
 )
