@@ -2,10 +2,10 @@
 
 ``custom_imports=dict(imports=['mmtnt'])`` registers TNTBackbone (and the rest of mmtnt) in the
 OpenMMLab registries, makes every checkpoint load through mmtnt's one safe loading path
-(:mod:`mmtnt.ckpt_load`) and every local checkpoint write atomic (:mod:`mmtnt.engine`).
+(:mod:`mmtnt.checkpoint`) and every local checkpoint write atomic (:mod:`mmtnt.engine`).
 """
-from .ckpt_load import UnsafeCheckpointError, load_checkpoint_safely, register_safe_loaders
-from .compat import allow_safe_checkpoint_globals
+from .checkpoint import (UnsafeCheckpointError, allow_safe_checkpoint_globals,
+                         load_checkpoint_safely, register_safe_loaders)
 from .datasets import *  # noqa: F401,F403  registers the toy datasets
 from .engine import *  # noqa: F401,F403  registers hooks, optimizer wrapper and constructor
 from .engine import register_atomic_local_backend

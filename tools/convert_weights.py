@@ -14,7 +14,7 @@ import torch
 from mmengine.logging import print_log
 
 from mmtnt import UnsafeCheckpointError, load_checkpoint_safely
-from mmtnt.ckpt_convert import LEGACY_LAYOUTS, convert_tnt_checkpoint
+from mmtnt.checkpoint.convert import LEGACY_LAYOUTS, convert_tnt_checkpoint
 
 
 def parse_args():

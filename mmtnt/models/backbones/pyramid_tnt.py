@@ -8,7 +8,7 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
-from mmtnt.ckpt_convert import ConvertResult, convert_pyramid_tnt_checkpoint
+from mmtnt.checkpoint.convert import ConvertResult, convert_pyramid_tnt_checkpoint
 from mmtnt.layers import (FusedAttn, PyramidStem, PyramidTNTStage, SentenceAggregation,
                           WordAggregation, pad_to_multiple, resample_patch_pos, resample_rel_pos,
                           words_to_map)
@@ -16,7 +16,7 @@ from mmtnt.registry import MODELS
 from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
                      PretrainedBackbone, freeze, init_transformer_weights,
                      normalize_indices)
-from .loading import load_backbone_checkpoint
+from mmtnt.checkpoint.backbone import load_backbone_checkpoint
 
 
 def _widths(depths: List[int], outer: int, inner: int, heads: int, inner_heads: int,

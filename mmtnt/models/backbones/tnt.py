@@ -7,14 +7,14 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model.weight_init import trunc_normal_
 from torch.utils.checkpoint import checkpoint
 
-from mmtnt.ckpt_convert import LEGACY_LAYOUTS, ConvertResult, convert_tnt_checkpoint
+from mmtnt.checkpoint.convert import LEGACY_LAYOUTS, ConvertResult, convert_tnt_checkpoint
 from mmtnt.layers import (FusedAttn, PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos,
                           words_to_map)
 from mmtnt.registry import MODELS
 from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
                      PretrainedBackbone, freeze, init_transformer_weights,
                      normalize_indices)
-from .loading import load_backbone_checkpoint
+from mmtnt.checkpoint.backbone import load_backbone_checkpoint
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
     # TNT-S: 23.8M params, 81.5 top-1 (paper)
@@ -192,7 +192,7 @@ class TNTBackbone(PretrainedBackbone):
         """Load a TNT checkpoint of any supported layout, logging every key that did not match.
 
         ``filename`` is a local path, an http(s) URL or a ``hf-hub:`` id, read through mmtnt's
-        safe loading (:mod:`mmtnt.ckpt_load`): ``.pth`` / ``.pth.tar`` / ``.safetensors``.
+        safe loading (:mod:`mmtnt.checkpoint.load`): ``.pth`` / ``.pth.tar`` / ``.safetensors``.
 
         Raises:
             ValueError: the file cannot be read, is not a TNT checkpoint, or its variant or sizes
