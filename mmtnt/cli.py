@@ -17,6 +17,8 @@ import runpy
 import sys
 from typing import List, Optional
 
+from mmengine.logging import print_log
+
 PREFIX = 'mmtnt::'
 
 
@@ -59,7 +61,7 @@ def test(argv: Optional[List[str]] = None) -> None:
 
 def main() -> None:
     if len(sys.argv) == 2 and sys.argv[1] == 'configs':
-        print(mim_path('configs'))
+        print_log(mim_path('configs'))  # no logger: the bare path, for $(...)
         return
     if len(sys.argv) < 2 or sys.argv[1] not in ('train', 'test'):
         raise SystemExit('usage: python -m mmtnt.cli {train,test} CONFIG [args...] | configs')

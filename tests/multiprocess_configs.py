@@ -34,7 +34,7 @@ def make_data(data_dir: str) -> None:
     ensure_toy_shapes(osp.join(data_dir, 'toy'))
 
 
-def make_coco(root: str) -> str:
+def make_coco(root: str) -> None:
     """COCO's layout and 80 categories: IMAGES images with two boxes / polygons each."""
     from mmdet.datasets import CocoDataset
     rng = np.random.default_rng(0)
@@ -57,10 +57,9 @@ def make_coco(root: str) -> str:
                     segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
         with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
             json.dump(dict(images=images, annotations=annotations, categories=categories), f)
-    return root + '/'
 
 
-def make_ade20k(root: str) -> str:
+def make_ade20k(root: str) -> None:
     """ADE20K's layout: IMAGES images and label PNGs (0 = ignore, 1..150 the classes)."""
     rng = np.random.default_rng(0)
     for split in ('training', 'validation'):
@@ -73,7 +72,6 @@ def make_ade20k(root: str) -> str:
             label = rng.integers(0, 151, (SIZE[0] // 16, SIZE[1] // 16), dtype=np.uint8)
             cv2.imwrite(osp.join(root, 'annotations', split, name + '.png'),
                         cv2.resize(label, SIZE[::-1], interpolation=cv2.INTER_NEAREST))
-    return root + '/'
 
 
 def small_inputs(node):

@@ -361,9 +361,6 @@ class SafeCheckpointHook(CheckpointHook):
         states = hub.get_info(RNG_KEY) if runner.iter > 0 else None
         hub.runtime_info.pop(RNG_KEY, None)
         if states is not None:
-            # a checkpoint written before the resume point (a best checkpoint of the validation
-            # below) keeps the saved random state, not this process's
-            self._resumed_rng_states = states
             self._restore_at_resume_point(runner, states)
         if hub.get_info(VAL_PENDING_KEY) and runner.val_loop is not None:
             runner.logger.info('Running the validation that the stop interrupted.')
@@ -379,6 +376,9 @@ class SafeCheckpointHook(CheckpointHook):
                 f'uninterrupted one exactly.')
             return
         state = states[rank]
+        # a checkpoint written before the resume point (a best checkpoint of a validation run
+        # first) keeps the saved random state, not this process's
+        self._resumed_rng_states = states
 
         def restore():
             restore_rng_state(state)
@@ -471,23 +471,21 @@ class SafeCheckpointHook(CheckpointHook):
             The checkpoint's path, and whether it was written now (False: the periodic checkpoint
             of this iteration already holds that state).
         """
+        if not self.by_epoch:
+            name = self.filename_tmpl.format(iteration)
+        elif during_val:  # at an epoch's end: the state of epoch_{epoch}.pth
+            name = self.filename_tmpl.format(runner.epoch)
+        else:  # in the middle of an epoch: a checkpoint of its own
+            name = f'epoch_{runner.epoch + 1}_iter_{iteration}.pth'
+        path = self.file_backend.join_path(self.out_dir, name)
+        if path == self.last_ckpt and not during_val:
+            return path, False
         if during_val:
             runner.message_hub.update_info(VAL_PENDING_KEY, True)
         if not self.by_epoch:
-            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(iteration))
-            if path == self.last_ckpt and not during_val:
-                return path, False
-            self._save_checkpoint_with_step(runner, iteration, dict(epoch=runner.epoch,
-                                                                     iter=iteration))
+            self._save_checkpoint_with_step(runner, iteration,
+                                            dict(epoch=runner.epoch, iter=iteration))
         else:
-            # at an epoch's end (validation) the state is that of epoch_{epoch}.pth; in the
-            # middle of an epoch a checkpoint of its own, removed by the next periodic save
-            at_epoch_end = during_val
-            name = (self.filename_tmpl.format(runner.epoch) if at_epoch_end else
-                    f'epoch_{runner.epoch + 1}_iter_{iteration}.pth')
-            path = self.file_backend.join_path(self.out_dir, name)
-            if path == self.last_ckpt and not during_val:
-                return path, False
             if path != self.last_ckpt:  # not a periodic checkpoint: the next periodic save
                 runner.message_hub.update_info(PREEMPTION_CKPT_KEY, path)  # removes it
             self.write_checkpoint(runner, path, dict(epoch=runner.epoch, iter=iteration),
