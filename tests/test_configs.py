@@ -26,7 +26,7 @@ def test_configs_found():
             'retinanet_tnt_toy.py', 'mask_rcnn_tnt_toy.py', 'upernet_tnt_toy.py',
             'retinanet_pyramid_tnt_s_fpn_1x_coco.py', 'mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py',
             'upernet_pyramid_tnt_s_ade20k.py', 'retinanet_pyramid_tnt_toy.py',
-            'faster_rcnn_tnt_toy.py'} <= names
+            'faster_rcnn_tnt_toy.py', 'trans2seg_tnt_s_ade20k.py', 'trans2seg_tnt_toy.py'} <= names
 
 
 OFFICIAL_TNT_S = ('https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/'

@@ -124,7 +124,8 @@ def _toy_model(config):
     return randomize_(model, 0.02).eval()
 
 
-@pytest.fixture(scope='module', params=['retinanet_tnt_toy.py', 'upernet_tnt_toy.py'])
+@pytest.fixture(scope='module',
+                params=['retinanet_tnt_toy.py', 'upernet_tnt_toy.py', 'trans2seg_tnt_toy.py'])
 def exported_toy(request, tmp_path_factory):
     torch.manual_seed(0)
     model = _toy_model(request.param)

@@ -1,5 +1,5 @@
-"""UperNet-TNT and UperNet-PyramidTNT (the ADE20K configs): a training step, and whole / slide
-prediction at sizes that are and are not multiples of 16."""
+"""The ADE20K configs (UperNet-TNT, UperNet-PyramidTNT, Trans2Seg-TNT): a training step, and
+whole / slide prediction at sizes that are and are not multiples of 16."""
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,9 @@ def _packed(h, w, batch=1, num_classes=150):
                 data_samples=samples)
 
 
-@pytest.fixture(scope='module',
-                params=['upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py'])
-def upernet(request):
+@pytest.fixture(scope='module', params=['upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py',
+                                        'trans2seg_tnt_s_ade20k.py'])
+def segmentor(request):
     cfg = Config.fromfile(str(CONFIGS / request.param))
     if 'init_cfg' in cfg.model.backbone:  # the ImageNet download switched off
         cfg.merge_from_dict({'model.backbone.init_cfg': None})
@@ -38,26 +38,29 @@ def upernet(request):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('size', [(512, 512), (500, 375)])
-def test_train_step(upernet, size):
-    upernet.train()
-    # 2 images, as the config's per-GPU batch: UperNet's 1x1 pooling branch has a BatchNorm
-    data = upernet.data_preprocessor(_packed(*size, batch=2), True)
+def test_train_step(segmentor, size):
+    segmentor.train()
+    # UperNet: 2 images, as the config's per-GPU batch (its 1x1 pooling branch has a BatchNorm);
+    # Trans2Seg: 1 (its mask head holds 150 classes x 64 channels at stride 4: ~6 GB an image)
+    batch = 1 if type(segmentor.decode_head).__name__ == 'Trans2SegHead' else 2
+    data = segmentor.data_preprocessor(_packed(*size, batch=batch), True)
     assert data['inputs'].shape[-2:] == (512, 512)  # padded to the crop size
-    total, _ = upernet.parse_losses(upernet(**data, mode='loss'))
+    total, _ = segmentor.parse_losses(segmentor(**data, mode='loss'))
     assert torch.isfinite(total)
-    upernet.zero_grad()
+    segmentor.zero_grad()
     total.backward()
-    assert all(p.grad is not None for p in upernet.backbone.parameters())
+    assert all(p.grad is not None for p in segmentor.parameters() if p.requires_grad)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
 @pytest.mark.parametrize('size', [(512, 512), (500, 375)])
-def test_predict(upernet, mode, size):
-    upernet.eval()
-    upernet.test_cfg.mode = mode
+def test_predict(segmentor, mode, size):
+    segmentor.eval()
+    segmentor.test_cfg.mode = mode
     with torch.no_grad():
-        result = upernet(**upernet.data_preprocessor(_packed(*size), False), mode='predict')[0]
+        result = segmentor(**segmentor.data_preprocessor(_packed(*size), False),
+                           mode='predict')[0]
     assert result.pred_sem_seg.data.shape == (1, *size)
     logits = result.seg_logits.data
     assert logits.shape == (150, *size) and torch.isfinite(logits).all()
