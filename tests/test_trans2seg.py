@@ -124,3 +124,14 @@ def test_channels_mismatching_the_backbone():
         _head(in_channels=(FINE, 64))(feats)
     with pytest.raises(ValueError, match=r'in_index=\(fine, coarse\)'):
         _head(in_channels=(COARSE, FINE), in_index=(0, 1))(feats)
+
+
+def test_any_mmseg_backbone_resnet_at_output_stride_16():
+    # docs/trans2seg.md, "Other backbones" (ResNet-18 here for speed: 64 / 512 channels)
+    from mmseg.registry import MODELS
+    backbone = MODELS.build(dict(type='ResNetV1c', depth=18, out_indices=(0, 1, 2, 3),
+                                 strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)))
+    head = _head(in_channels=(64, 512), in_index=(0, 3))
+    feats = backbone(torch.randn(2, 3, 96, 80))
+    assert feats[3].shape[-2:] == (6, 5)  # stride 16
+    assert head(feats).shape == (2, 5, 24, 20)
