@@ -1,5 +1,5 @@
 """Mixed precision on a CPU: TNTBackbone (global and windowed attention, odd sizes), PyramidTNT, the
-toy RetinaNet and the toy UperNet train under float16 and bfloat16 autocast; their features stay
+toy RetinaNet, UperNet and Trans2Seg train under float16 and bfloat16 autocast; their features stay
 within a stated tolerance of float32 ('auto' attention's kernels by dtype: test_backbone.py)."""
 from pathlib import Path
 
@@ -70,7 +70,8 @@ def _toy(name, dtype):
 
 
 @pytest.mark.parametrize('dtype', ['bfloat16', 'float16'])
-@pytest.mark.parametrize('name', ['retinanet_tnt_toy.py', 'upernet_tnt_toy.py'])
+@pytest.mark.parametrize('name',
+                         ['retinanet_tnt_toy.py', 'upernet_tnt_toy.py', 'trans2seg_tnt_toy.py'])
 def test_toy_models_train_under_autocast(name, dtype):
     """Three train steps through AutocastOptimWrapper (float16 with loss scaling): finite
     losses, every parameter that float32 training updates gets a finite gradient."""

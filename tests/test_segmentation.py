@@ -23,8 +23,8 @@ def _packed(h, w, batch=1, num_classes=150):
                 data_samples=samples)
 
 
-@pytest.fixture(scope='module', params=['upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py',
-                                        'trans2seg_tnt_s_ade20k.py'])
+@pytest.fixture(scope='module', params=[
+    'upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py', 'trans2seg_tnt_s_ade20k.py'])
 def segmentor(request):
     cfg = Config.fromfile(str(CONFIGS / request.param))
     if 'init_cfg' in cfg.model.backbone:  # the ImageNet download switched off

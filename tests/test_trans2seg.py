@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from conftest import TINY_ARCH, randomize_
 from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
 
 from mmtnt import TNTBackbone
 from mmtnt.layers import PrototypeAttention, split_pointwise
@@ -16,6 +17,15 @@ from mmtnt.models import Trans2SegHead
 
 CONFIGS = Path(__file__).parents[1] / 'configs'
 FINE, COARSE = TINY_ARCH['inner_dims'], TINY_ARCH['embed_dims']
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    # the head builds its loss from mmseg's registry: under mmseg's scope, whatever an earlier
+    # test left as the default scope (as an mmseg config runs it)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        init_default_scope('mmseg')
+        yield
 
 
 def _backbone():

@@ -23,8 +23,7 @@ model = dict(
         pos_grid=(8, 8),  # 128x128 images / 16
         dropout_ratio=0.,
         num_classes=4,
-        norm_cfg=norm_cfg,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        norm_cfg=norm_cfg),  # loss: BaseDecodeHead's default, cross-entropy
     auxiliary_head=None)
 
 # no weight decay on the head's position grid and class prototypes either

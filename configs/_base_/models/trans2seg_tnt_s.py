@@ -39,7 +39,6 @@ model = dict(
         dropout_ratio=0.,
         num_classes=150,
         norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        align_corners=False),  # loss: BaseDecodeHead's default, cross-entropy
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -5,7 +5,8 @@ from typing import List, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule, build_activation_layer, build_norm_layer
+from mmcv.cnn import (ConvModule, DepthwiseSeparableConvModule, build_activation_layer,
+                      build_norm_layer)
 from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
@@ -96,12 +97,12 @@ class Trans2SegHead(BaseDecodeHead):
         if embed_dims % num_heads:
             raise ValueError(f'Trans2SegHead embed_dims={embed_dims} is not divisible by '
                              f'num_heads={num_heads}.')
+        pos_grid = _positive_ints(pos_grid, 'pos_grid',
+                                  "the coarse map's (h, w) at the training crop size")
         check_drop_path_rate(drop_path_rate)
         super().__init__(list(in_channels), channels, in_index=list(in_index),
                          norm_cfg=norm_cfg, **kwargs)
-        self.pos_grid = _positive_ints(pos_grid, 'pos_grid',
-                                       "the coarse map's (h, w) at the training crop size")
-        self.num_heads = num_heads
+        self.pos_grid = pos_grid
 
         # 1. encoder
         fine_channels, coarse_channels = in_channels
