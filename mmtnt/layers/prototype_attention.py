@@ -126,10 +126,11 @@ def prototype_maps(logits: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
     return logits.transpose(1, 2).reshape(-1, heads, grid[0], grid[1])
 
 
-def expand_per_class(x: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(B, C, h, w) -> (B * K, C, h, w): each image's map repeated for its K classes, in the
-    order of :func:`prototype_maps`."""
-    return x.unsqueeze(1).expand(-1, num_classes, -1, -1, -1).flatten(0, 1)
+def add_shared(x_per_class: torch.Tensor, x_shared: torch.Tensor,
+               num_classes: int) -> torch.Tensor:
+    """Add each image's (B, C, h, w) map to its K classes' (B * K, C, h, w) maps (ordered as
+    :func:`prototype_maps`) by broadcasting, without a per-class copy of the shared map."""
+    return (x_per_class.unflatten(0, (-1, num_classes)) + x_shared.unsqueeze(1)).flatten(0, 1)
 
 
 def split_pointwise(x_shared: torch.Tensor, x_per_class: torch.Tensor, weight: torch.Tensor,
@@ -147,6 +148,4 @@ def split_pointwise(x_shared: torch.Tensor, x_per_class: torch.Tensor, weight: t
         (B * K, Cout, h, w), equal to ``conv1x1(cat([expand(x_shared), x_per_class], 1))``.
     """
     w_shared, w_class = weight.split([x_shared.shape[1], x_per_class.shape[1]], dim=1)
-    shared = F.conv2d(x_shared, w_shared)
-    return (F.conv2d(x_per_class, w_class).unflatten(0, (-1, num_classes))
-            + shared.unsqueeze(1)).flatten(0, 1)
+    return add_shared(F.conv2d(x_per_class, w_class), F.conv2d(x_shared, w_shared), num_classes)

@@ -11,7 +11,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from mmtnt.layers import (PrototypeAttention, PrototypeDecoderLayer, TransformerLayer,
-                          expand_per_class, is_exporting, prototype_maps, resample_patch_pos,
+                          add_shared, is_exporting, prototype_maps, resample_patch_pos,
                           split_pointwise)
 from mmtnt.models.backbones.common import check_drop_path_rate, init_transformer_weights
 from mmtnt.registry import MODELS
@@ -181,7 +181,7 @@ class Trans2SegHead(BaseDecodeHead):
         x = self.coarse_conv(self.fuse_act(self.fuse_norm(x)))
         x = F.interpolate(x, size=fine.shape[-2:], mode='bilinear',
                           align_corners=self.align_corners)
-        x = x + expand_per_class(self.fine_proj(fine), num_classes)
+        x = add_shared(x, self.fine_proj(fine), num_classes)
         return self.fine_conv(x)
 
     def forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
