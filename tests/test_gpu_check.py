@@ -1,11 +1,18 @@
 """tools/gpu_check.py rehearsed on a CPU (--quick), so that the script a lent GPU runs cannot rot;
-its report format; per-part time limits; the carried bundle installs."""
+its report format; per-part time limits; its part processes die with it; the carried bundle
+installs."""
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from mmtnt.utils import cpu_bf16_support
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
@@ -35,10 +42,16 @@ def test_rehearsal_on_cpu(tmp_path):
     assert {(r['model'], r['backward']) for r in rows} == {
         (m, b) for m in ('mmtnt', 'timm_tnt', 'timm_deit') for b in (False, True)}
     assert all(r['seconds'] > 0 for r in rows)
-    assert parts['speed_224']['result']['amp'] == 'bfloat16'
+    # bfloat16 autocast only where the CPU has native bfloat16 (emulated it is ~200x slower)
+    native_bf16 = cpu_bf16_support()[0]
+    for name in ('speed_224', 'speed_800'):
+        assert parts[name]['result']['amp'] == ('bfloat16' if native_bf16 else 'float32')
+        assert parts[name]['result']['autocast'] == native_bf16
+    assert report['machine']['cpu_bf16'] == native_bf16
     train = parts['toy_train']['result']
     assert train['iterations'] == 2 and train['checkpoint'] and train['last_loss'] > 0
-    assert train['optim_wrapper'] == 'AutocastOptimWrapper'
+    assert train['optim_wrapper'] == ('AutocastOptimWrapper' if native_bf16 else 'OptimWrapper')
+    assert train['amp'] == ('bfloat16' if native_bf16 else 'float32')
     targets = {t['target'][:3]: t for t in report['targets']}
     assert len(report['targets']) == 4 and targets['224']['ratio'] > 0
     assert report['machine']['device'] == 'cpu' and report['machine']['torch']
@@ -46,7 +59,8 @@ def test_rehearsal_on_cpu(tmp_path):
     assert '| part | status | seconds | note |' in md and '## Targets' in md
     assert '| mmtnt TNTBackbone TNT-S |' in md and '| toy_train | ok |' in md
     log = (tmp_path / 'log.txt').read_text()
-    assert all(f'===== {name}' in log for name in ('parity', 'speed_224', 'toy_train'))
+    assert all(re.search(rf'===== {name} \(limit \d+ s, pid \d+\) =====', log)
+               for name in ('parity', 'speed_224', 'toy_train'))
 
 
 def test_a_part_past_its_limit_is_stopped_and_reported(tmp_path):
@@ -62,13 +76,67 @@ def test_bad_limits_are_refused(tmp_path):
     assert proc.returncode == 2 and '--limits takes PART=SECONDS' in proc.stderr
 
 
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, left unreaped by a container's init, does not)."""
+    try:
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+
+
+def _wait(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG and /proc')
+@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGTERM], ids=['SIGKILL', 'SIGTERM'])
+def test_the_part_process_dies_with_gpu_check(tmp_path, signum):
+    """A `timeout` (SIGTERM) or a kill (SIGKILL) of gpu_check ends its running part at once, not
+    when the part is done (speed_224 --quick runs for many seconds more)."""
+    log = tmp_path / 'log.txt'
+    main = subprocess.Popen([sys.executable, 'tools/gpu_check.py', '--device', 'cpu', '--quick',
+                             '--out', str(tmp_path), '--parts', 'speed_224'], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    header = re.compile(r'===== speed_224 \(limit \d+ s, pid (\d+)\) =====')
+    pid = None
+    try:
+        assert _wait(lambda: log.exists() and header.search(log.read_text()), 60), \
+            main.communicate(timeout=60)[0][-3000:]
+        pid = int(header.search(log.read_text()).group(1))
+        assert _alive(pid)
+        main.send_signal(signum)
+        assert _wait(lambda: not _alive(pid), 5), f'part process {pid} outlived gpu_check'
+        rc = main.wait(timeout=60)
+    finally:
+        main.kill()
+        main.wait()
+        if pid and _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    if signum == signal.SIGKILL:
+        assert rc == -signal.SIGKILL
+        return
+    assert rc == 128 + signal.SIGTERM  # it still writes the report of what ran
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert report['parts']['speed_224'] == dict(
+        status='stopped', reason='killed: gpu_check got SIGTERM',
+        seconds=report['parts']['speed_224']['seconds'])
+    assert report['parts']['mmcv_ops'] == dict(status='skipped', reason='gpu_check got SIGTERM')
+
+
 @pytest.mark.slow
 def test_prepared_bundle_installs_and_builds_mmcv_lite(tmp_path):
     """tools/prepare_gpu_bundle.sh (from the package registry), then the install and the mmcv
     build without ops as the GPU machine runs them (here only the wheels this Python takes)."""
     bundle = tmp_path / 'bundle'
+    # the script downloads with this interpreter's pip (${PYTHON:-python}, not PATH's python)
     subprocess.run(['bash', 'tools/prepare_gpu_bundle.sh', str(bundle)], cwd=ROOT, check=True,
-                   capture_output=True, timeout=600)
+                   capture_output=True, timeout=600, env=dict(os.environ, PYTHON=sys.executable))
     names = {p.name.split('-')[0] for p in bundle.iterdir()}
     assert {'mmengine', 'mmdet', 'mmsegmentation', 'mmcv', 'mmtnt', 'pycocotools',
             'setuptools'} <= names

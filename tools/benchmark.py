@@ -248,6 +248,11 @@ def _proc_status(key: str) -> int:
     raise RuntimeError(f'{key} not in /proc/self/status')
 
 
+# run in each memory worker process before it starts (tools/gpu_check.py sets it so that the
+# workers die with their parent)
+WORKER_PREEXEC: Optional[Callable[[], None]] = None
+
+
 def measure_memory(name, size, batch, backward, device, amp) -> float:
     cmd = [sys.executable, __file__, '--memory-worker', name, '--worker-size', str(size[0]),
            str(size[1]), '--worker-batch', str(batch), '--device', device]
@@ -255,7 +260,7 @@ def measure_memory(name, size, batch, backward, device, amp) -> float:
         cmd.append('--worker-backward')
     if amp:
         cmd += ['--amp', amp]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=WORKER_PREEXEC)
     if proc.returncode != 0:
         raise RuntimeError(f'memory worker for {name} failed:\n{proc.stderr[-2000:]}')
     return json.loads(proc.stdout.strip().splitlines()[-1])['peak_bytes']

@@ -18,17 +18,23 @@ left for it; the report says what ran:
 - ``parity``: TNTBackbone and PyramidTNT on the device against the CPU's float32 result, same
   weights;
 - ``speed_224`` / ``speed_800``: TNT-S forward and forward + backward under autocast (float16 on
-  CUDA, bfloat16 on a CPU) at 224 (batch 64) and 800x1344 (batch 2) against timm's TNT-S (eager and
-  compiled) and DeiT-S: time and peak memory, models interleaved, medians
-  (``tools/benchmark.py``'s measurement);
+  CUDA, bfloat16 on a CPU with native bfloat16 instructions, none - float32 - on a CPU without:
+  there bfloat16 runs emulated, hundreds of times slower) at 224 (batch 64) and 800x1344 (batch 2)
+  against timm's TNT-S (eager and compiled) and DeiT-S: time and peak memory, models interleaved,
+  medians (``tools/benchmark.py``'s measurement);
 - ``mmcv_ops``: mmcv with its compiled (CUDA) ops, timed, with what time is left;
-- ``toy_train``: a few training steps of the toy RetinaNet through ``tools/train.py --amp``, if
-  mmcv's ops are importable.
+- ``toy_train``: a few training steps of the toy RetinaNet through ``tools/train.py --amp``
+  (float32, without ``--amp``, on a CPU without native bfloat16), if mmcv's ops are importable.
 
-Writes ``report.json``, ``report.md`` and ``log.txt`` (every part's output) into ``--out``.
+Writes ``report.json``, ``report.md`` and ``log.txt`` (every part's output; each part's header line
+names its process id) into ``--out``. The part processes, and the processes they start, die with
+this one (Linux: ``PR_SET_PDEATHSIG``); on SIGTERM / SIGINT it kills the running part, writes the
+report of what ran and exits with 128 + the signal's number.
 """
 import argparse
+import ctypes
 import glob
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -38,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PARTS = ['install', 'mmcv_lite', 'parity', 'speed_224', 'speed_800', 'mmcv_ops', 'toy_train']
@@ -53,6 +59,55 @@ TARGETS = [
     ('800x1344, AMP fwd+bwd: mmtnt time <= 0.5x timm TNT-S', 800, 'timm_tnt', 'seconds', 0.5),
     ('800x1344, AMP fwd+bwd: mmtnt memory <= 0.5x timm TNT-S', 800, 'timm_tnt', 'memory', 0.5),
 ]
+
+
+# -------------------------------------------------------------------------------------------
+# the processes: every one dies with the process that started it
+
+
+def die_with_parent() -> Optional[Callable[[], None]]:
+    """A ``preexec_fn`` for ``subprocess``: the new process is SIGKILLed when the process that
+    starts it (this one) dies, however it dies (Linux's ``PR_SET_PDEATHSIG``; None elsewhere)."""
+    if not sys.platform.startswith('linux'):
+        return None
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: no signal would come
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _run(cmd: List[str], **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for the parts: the process dies with the part."""
+    return subprocess.run(cmd, preexec_fn=die_with_parent(), **kwargs)
+
+
+_CPU_FEATURES = []
+
+
+def cpu_features():
+    """``mmtnt/utils/cpu_features.py``, loaded by its path (this driver runs before mmtnt is
+    installed; the module needs only the standard library)."""
+    if not _CPU_FEATURES:
+        spec = importlib.util.spec_from_file_location(
+            'mmtnt_cpu_features', osp.join(ROOT, 'mmtnt', 'utils', 'cpu_features.py'))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _CPU_FEATURES.append(module)
+    return _CPU_FEATURES[0]
+
+
+def autocast_dtype(device: str) -> Optional[str]:
+    """What the speed parts and toy_train autocast to: float16 on CUDA, bfloat16 on a CPU with
+    native bfloat16 instructions, None (float32, no autocast) on a CPU without."""
+    if device.startswith('cuda'):
+        return 'float16'
+    return 'bfloat16' if cpu_features().cpu_bf16_support()[0] else None
 
 
 # -------------------------------------------------------------------------------------------
@@ -76,7 +131,7 @@ def part_install(args) -> dict:
         raise SkipPart(f'no wheels in {args.wheels}')
     supported = set(sys_tags())
     fits = [w for w in wheels if parse_wheel_filename(osp.basename(w))[3] & supported]
-    subprocess.run(_pip('--upgrade', '--target', args.site, *fits), check=True)
+    _run(_pip('--upgrade', '--target', args.site, *fits), check=True)
     return dict(installed=[osp.basename(w) for w in fits], site=args.site,
                 not_for_this_python=[osp.basename(w) for w in wheels if w not in fits])
 
@@ -95,8 +150,8 @@ def _build_mmcv(args, with_ops: bool) -> dict:
     if with_ops:
         env['FORCE_CUDA'] = '1'
     start = time.perf_counter()
-    subprocess.run(_pip('--no-build-isolation', '--upgrade', '--target', args.site, sdist),
-                   check=True, env=env)
+    _run(_pip('--no-build-isolation', '--upgrade', '--target', args.site, sdist), check=True,
+         env=env)
     return dict(sdist=osp.basename(sdist), with_ops=with_ops,
                 build_seconds=round(time.perf_counter() - start, 1))
 
@@ -109,7 +164,7 @@ def part_mmcv_ops(args) -> dict:
     if not args.device.startswith('cuda'):
         raise SkipPart('the compiled ops are built on the GPU machine only')
     result = _build_mmcv(args, with_ops=True)
-    subprocess.run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True)
+    _run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True)
     return result
 
 
@@ -146,20 +201,21 @@ def part_parity(args) -> dict:
 def _speed(args, setting: int) -> dict:
     import torch
     sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import benchmark
     from benchmark import matmul_peak, report, run_setting
-    cuda = args.device.startswith('cuda')
-    amp = 'float16' if cuda else 'bfloat16'
+    benchmark.WORKER_PREEXEC = die_with_parent()  # the memory workers die with this part
+    amp = autocast_dtype(args.device)  # None: float32, no autocast
     names = ['mmtnt', 'timm_tnt', 'timm_tnt_compile', 'timm_deit']
     if args.quick:  # seconds on a CPU: tiny inputs, no compile
         size, batch, names, repeats = ((64, 64), 2, names[:2] + names[3:], 1) if setting == 224 \
             else ((96, 128), 1, names[:2], 1)
     else:
         size, batch, repeats = ((224, 224), 64, 5) if setting == 224 else ((800, 1344), 2, 3)
-    peak = matmul_peak(args.device, getattr(torch, amp))
+    peak = matmul_peak(args.device, getattr(torch, amp or 'float32'))
     # memory: one fresh process per model and pass (quick: left out, it is the slow part)
     rows = run_setting(size, batch, names, repeats, args.device, amp, peak, not args.quick)
-    return dict(size=list(size), batch=batch, amp=amp, matmul_peak_tflops=peak / 1e12,
-                rows=rows, table=report(rows))
+    return dict(size=list(size), batch=batch, amp=amp or 'float32', autocast=amp is not None,
+                matmul_peak_tflops=peak / 1e12, rows=rows, table=report(rows))
 
 
 def part_speed_224(args) -> dict:
@@ -172,8 +228,7 @@ def part_speed_800(args) -> dict:
 
 def part_toy_train(args) -> dict:
     try:
-        subprocess.run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True,
-                       capture_output=True)
+        _run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True, capture_output=True)
     except subprocess.CalledProcessError:
         raise SkipPart("mmcv's compiled ops are not importable")
     iters = 2 if args.quick else 20
@@ -187,20 +242,25 @@ def part_toy_train(args) -> dict:
             f'test_evaluator.ann_file={data}coco/instances_val.json']
     if args.quick:  # training only: no COCO evaluation of the 100 validation images
         opts += ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
+    # --amp: float16 on CUDA, bfloat16 on a CPU; left out on a CPU without native bfloat16
+    amp = autocast_dtype(args.device)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
-                           osp.join(ROOT, 'configs', 'toy', 'retinanet_tnt_toy.py'), '--amp',
-                           '--work-dir', work, '--cfg-options', *opts],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = _run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
+                 osp.join(ROOT, 'configs', 'toy', 'retinanet_tnt_toy.py'),
+                 *(['--amp'] if amp else []), '--work-dir', work, '--cfg-options', *opts],
+                capture_output=True, text=True, cwd=ROOT)
     sys.stdout.write(proc.stdout[-20000:] + proc.stderr[-20000:])
     if proc.returncode != 0:
-        raise RuntimeError(f'tools/train.py --amp exited with {proc.returncode}')
+        raise RuntimeError(f'tools/train.py{" --amp" if amp else ""} exited with '
+                           f'{proc.returncode}')
     log = proc.stdout + proc.stderr
     losses = [float(t.split()[0]) for t in log.split(' loss: ')[1:]]
+    wrapper = 'OptimWrapper' if not amp else \
+        'AmpOptimWrapper' if args.device.startswith('cuda') else 'AutocastOptimWrapper'
     return dict(iterations=iters, seconds=round(time.perf_counter() - start, 1),
                 first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
-                optim_wrapper='AmpOptimWrapper' if args.device.startswith('cuda') else
-                'AutocastOptimWrapper', checkpoint=osp.exists(osp.join(work, f'iter_{iters}.pth')))
+                amp=amp or 'float32', optim_wrapper=wrapper,
+                checkpoint=osp.exists(osp.join(work, f'iter_{iters}.pth')))
 
 
 class SkipPart(Exception):
@@ -234,7 +294,29 @@ def _machine(device: str) -> dict:
                 date=time.strftime('%Y-%m-%d %H:%M %Z'))
     if device.startswith('cuda') and torch.cuda.is_available():
         info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda)
+    info['cpu_bf16'], info['cpu_bf16_note'] = cpu_features().cpu_bf16_support()
     return info
+
+
+# the part processes now running, and the signal (name, number) that stops this run
+_RUNNING: List[subprocess.Popen] = []
+_STOP: Dict[str, object] = {}
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill a part and everything it started (its own session and process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # already gone
+        pass
+
+
+def _on_stop_signal(signum, frame) -> None:
+    """SIGTERM / SIGINT: kill the running part; the driver then skips the rest, writes the
+    report and exits with 128 + signum."""
+    _STOP.update(name=signal.Signals(signum).name, number=signum)
+    for proc in list(_RUNNING):
+        _kill_group(proc)
 
 
 def _run_child(args, part: str, limit: float, log) -> dict:
@@ -244,17 +326,27 @@ def _run_child(args, part: str, limit: float, log) -> dict:
         cmd += ['--wheels', args.wheels]
     if args.quick:
         cmd.append('--quick')
-    log.write(f'\n===== {part} (limit {limit:.0f} s) =====\n')
     log.flush()
     start = time.perf_counter()
+    # its own session: a kill of its group reaches what it started; it dies with this process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=die_with_parent())
+    _RUNNING.append(proc)
+    log.write(f'\n===== {part} (limit {limit:.0f} s, pid {proc.pid}) =====\n')
+    log.flush()
     try:
+        if _STOP:  # the signal came before the part was in _RUNNING
+            _kill_group(proc)
         proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc)
         proc.wait()
         return dict(status='timeout', reason=f'ran past its {limit:.0f} s limit',
+                    seconds=round(time.perf_counter() - start, 1))
+    finally:
+        _RUNNING.remove(proc)
+    if _STOP:
+        return dict(status='stopped', reason=f'killed: gpu_check got {_STOP["name"]}',
                     seconds=round(time.perf_counter() - start, 1))
     path = osp.join(args.scratch, f'{part}.json')
     if not osp.exists(path):
@@ -302,8 +394,10 @@ def markdown(report: dict) -> str:
         p = report['parts'][name]
         if p['status'] == 'ok':
             r = p['result']
-            lines += ['', f'## {name}: {r["amp"]} autocast, matmul peak '
-                      f'{r["matmul_peak_tflops"]:.1f} TFLOP/s', r['table']]
+            dtype = f'{r["amp"]} autocast' if r.get('autocast', True) else \
+                f'{r["amp"]}, no autocast ({m.get("cpu_bf16_note", "")})'
+            lines += ['', f'## {name}: {dtype}, matmul peak {r["matmul_peak_tflops"]:.1f} '
+                      f'TFLOP/s', r['table']]
     lines += ['', '## Targets (ratios in this run)', '', '| target | ratio | met |', '|---|---|---|']
     for t in report['targets']:
         met = 'not measured' if t['met'] is None else ('yes' if t['met'] else 'no')
@@ -351,11 +445,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     # the children (and their own subprocesses) import what was installed into the site folder
     os.environ['PYTHONPATH'] = os.pathsep.join(
         p for p in (args.site, ROOT, os.environ.get('PYTHONPATH')) if p)
+    _STOP.clear()
+    # while the parts run: a SIGTERM / SIGINT kills the running one (then the report is written)
+    previous = {s: signal.signal(s, _on_stop_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     deadline = time.perf_counter() + args.budget
     parts: Dict[str, dict] = {}
     with open(osp.join(args.out, 'log.txt'), 'w') as log:
         for part in PARTS:
             left = deadline - time.perf_counter()
+            if _STOP:
+                parts[part] = dict(status='skipped', reason=f'gpu_check got {_STOP["name"]}')
+                continue
             if part not in args.parts:
                 parts[part] = dict(status='skipped', reason='not in --parts')
                 continue
@@ -366,6 +466,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             log.write(f'----- {part}: {parts[part]["status"]} '
                       f'{parts[part].get("reason", "")}\n')
             log.flush()
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     report = dict(machine=_machine(args.device), command=' '.join(['python tools/gpu_check.py'] +
                                                                   (argv or sys.argv[1:])),
                   budget=args.budget, limits=args.limits, parts=parts, targets=_targets(parts))
@@ -373,7 +475,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         json.dump(report, f, indent=1, default=str)
     with open(osp.join(args.out, 'report.md'), 'w') as f:
         f.write(markdown(report))
-    return 0
+    return 128 + _STOP['number'] if _STOP else 0
 
 
 if __name__ == '__main__':

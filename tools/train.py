@@ -5,8 +5,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmtnt.engine import amp_optim_wrapper_type, enable_long_run_safety
-from mmtnt.utils import (add_common_args, distributed_session, load_tool_config, parse_tool_args,
-                         setup_cpu_distributed)
+from mmtnt.utils import (add_common_args, cpu_bf16_missing, distributed_session, load_tool_config,
+                         parse_tool_args, setup_cpu_distributed)
 
 
 def parse_args():
@@ -28,6 +28,10 @@ def main():
     args = parse_args()
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if args.amp and amp_optim_wrapper_type() == 'AutocastOptimWrapper' and cpu_bf16_missing():
+        raise ValueError(f'--amp without CUDA trains under bfloat16 autocast, but '
+                         f'{cpu_bf16_missing()}. Train without --amp (float32), or on a CPU with '
+                         f'avx512_bf16 / AMX (Arm: bf16), or on a GPU.')
     if args.amp and wrapper_type == 'OptimWrapper':
         cfg.optim_wrapper.type = amp_optim_wrapper_type()
         cfg.optim_wrapper.loss_scale = 'dynamic'

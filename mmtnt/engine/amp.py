@@ -5,9 +5,11 @@ from typing import Optional, Union
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from mmtnt.registry import OPTIM_WRAPPERS
+from mmtnt.utils.cpu_features import cpu_bf16_missing
 
 _DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16}
 
@@ -22,7 +24,9 @@ class AutocastOptimWrapper(AmpOptimWrapper):
         loss_scale: as ``AmpOptimWrapper``: ``'dynamic'``, an initial scale, or GradScaler
             arguments. Used with float16 only: bfloat16 has float32's exponent range and
             trains without loss scaling.
-        device_type: ``'cuda'`` or ``'cpu'``; defaults to CUDA when available.
+        device_type: ``'cuda'`` or ``'cpu'``; defaults to CUDA when available. bfloat16 on a
+            CPU without native bfloat16 instructions (``mmtnt.utils.cpu_bf16_support``) logs a
+            warning: it runs emulated, hundreds of times slower than float32.
         **kwargs: ``OptimWrapper``'s arguments (optimizer, clip_grad, accumulative_counts).
     """
 
@@ -49,6 +53,10 @@ class AutocastOptimWrapper(AmpOptimWrapper):
             raise ValueError(f'AutocastOptimWrapper: dtype must be float16 or bfloat16, got '
                              f'{dtype!r}.')
         self.cast_dtype = dtype
+        if self.device_type == 'cpu' and dtype == torch.bfloat16 and cpu_bf16_missing():
+            print_log(f'AutocastOptimWrapper: bfloat16 autocast on a CPU, but '
+                      f'{cpu_bf16_missing()}; train in float32 (OptimWrapper) on this machine.',
+                      logger='current', level=30)
         scaling = dtype == torch.float16
         self._scale_update_param = None
         if not scaling or loss_scale == 'dynamic':
