@@ -6,8 +6,9 @@ are children of those and look a type up in their parents when they do not hold 
 with one registration.
 """
 from mmengine.registry import (DATASETS, HOOKS, MODEL_WRAPPERS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
-                               OPTIM_WRAPPERS)
+                               OPTIM_WRAPPERS, RUNNERS)
 
 __all__ = [
-    'DATASETS', 'HOOKS', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'OPTIM_WRAPPERS'
+    'DATASETS', 'HOOKS', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'OPTIM_WRAPPERS',
+    'RUNNERS'
 ]

@@ -16,7 +16,7 @@ import sys
 
 import cv2
 import numpy as np
-from mmengine.runner import Runner
+from mmengine.registry import RUNNERS
 
 from mmtnt.datasets import ensure_toy_shapes
 from mmtnt.engine import enable_long_run_safety
@@ -133,7 +133,7 @@ def main():
         for path in configs:
             cfg = config_for_test(path, data_dir, work_dir)
             setup_cpu_distributed(cfg)
-            runner = Runner.from_cfg(cfg)
+            runner = RUNNERS.build(cfg)
             runner.train()
             print(f'trained {osp.basename(path)}: {runner.iter} iterations, find_unused_parameters='
                   f'{cfg.model_wrapper_cfg.find_unused_parameters}', flush=True)

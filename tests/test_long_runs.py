@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
+from mmengine.fileio.backends import BaseStorageBackend
 from mmengine.hooks import Hook
 
 from mmtnt.engine import (PREEMPTED_EXIT_CODE, AtomicLocalBackend, CheckpointUnreadableError,
                           PreemptionHook, atomic_write, checkpoint_problem,
                           find_resumable_checkpoint)
+from mmtnt.engine import atomic_io
 from tiny_runner import SendSignal, build_runner, parameters
 
 ROOT = Path(__file__).parents[1]
@@ -50,12 +52,11 @@ def test_mmengine_local_writes_are_atomic():
 def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / 'iter_4.pth'
     atomic_write(str(path), b'old complete checkpoint')
-    import mmtnt.engine.safe_checkpoint as safe_checkpoint
 
     def full_disk(fd):
         raise OSError(errno.ENOSPC, 'No space left on device')
 
-    monkeypatch.setattr(safe_checkpoint.os, 'fsync', full_disk)
+    monkeypatch.setattr(atomic_io.os, 'fsync', full_disk)
     with pytest.raises(OSError, match='No space left'):
         atomic_write(str(path), b'new checkpoint' * 1000)
     assert path.read_bytes() == b'old complete checkpoint'
@@ -77,18 +78,23 @@ def test_checkpoint_problem_finds_truncated_and_corrupted_files(tmp_path):
     assert checkpoint_problem(str(tmp_path / 'missing.pth')) == 'no such file'
 
 
-def test_find_resumable_checkpoint_skips_unreadable_newest(tmp_path, capsys):
+def test_find_resumable_checkpoint_follows_the_runs_records(tmp_path):
+    """last_checkpoint, then checkpoint_history: the newest recorded complete checkpoint; a
+    newer file copied into the work dir (published weights) is not a candidate."""
+    from mmtnt.engine.resume import record_checkpoint
     assert find_resumable_checkpoint(str(tmp_path)) is None  # nothing there: a fresh start
-    torch.save({'meta': {'iter': 4}}, tmp_path / 'iter_4.pth')
-    time.sleep(0.01)
-    torch.save({'meta': {'iter': 8}}, tmp_path / 'iter_8.pth')
+    for it in (4, 8):
+        torch.save({'meta': {'iter': it}}, tmp_path / f'iter_{it}.pth')
+        record_checkpoint(str(tmp_path), str(tmp_path / f'iter_{it}.pth'))
     data = (tmp_path / 'iter_8.pth').read_bytes()
     (tmp_path / 'iter_8.pth').write_bytes(data[:-200])
-    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
+    time.sleep(0.01)
+    torch.save({'state_dict': {}}, tmp_path / 'tnt_s_imagenet.pth')  # newest, complete
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_4.pth')
     (tmp_path / 'iter_4.pth').write_bytes(b'')
-    with pytest.raises(CheckpointUnreadableError, match='none reads back completely'):
+    with pytest.raises(CheckpointUnreadableError, match='none reads back completely') as e:
         find_resumable_checkpoint(str(tmp_path))
+    assert 'empty file' in str(e.value) and 'tnt_s_imagenet' not in str(e.value)
 
 
 @pytest.mark.parametrize('kwargs, match', [(dict(signals=['SIGNOPE']), 'unknown signal'),
@@ -115,15 +121,14 @@ def test_old_checkpoints_pruned_only_after_the_new_one(tmp_path, monkeypatch):
     """With max_keep_ckpts=1 a failing save leaves the previous checkpoint, and the run's
     error says so (mmengine deletes it first)."""
     runner = build_runner(tmp_path, max_iters=8, interval=4, max_keep_ckpts=1)
-    import mmtnt.engine.safe_checkpoint as safe_checkpoint
-    real_write = safe_checkpoint.atomic_write
+    real_write = atomic_io.atomic_write
 
     def write(path, data, **kwargs):
         if path.endswith('iter_8.pth'):
             raise OSError(errno.ENOSPC, 'No space left on device')
         real_write(path, data, **kwargs)
 
-    monkeypatch.setattr(safe_checkpoint, 'atomic_write', write)
+    monkeypatch.setattr(atomic_io, 'atomic_write', write)
     with pytest.raises(OSError, match='checkpoints already written are intact'):
         runner.train()
     assert _checkpoints(tmp_path) == ['iter_4.pth']
@@ -137,7 +142,7 @@ def test_resume_skips_a_corrupt_latest_checkpoint(tmp_path):
     latest.write_bytes(latest.read_bytes()[:1000])
     runner = build_runner(tmp_path, max_iters=12, interval=4, resume=True)
     runner.train()
-    log = next(tmp_path.glob('*/*.log')).read_text()
+    log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
     assert f'skipped {latest}: not a complete checkpoint archive' in log
     assert f'Resuming from {tmp_path / "iter_4.pth"}' in log
     assert runner.iter == 12 and checkpoint_problem(str(tmp_path / 'iter_12.pth')) is None
@@ -174,70 +179,6 @@ def test_kill_during_save_keeps_the_previous_checkpoint(tmp_path):
 # -- signals and the exact resume ------------------------------------------------------------
 
 
-class ValidatedAt(Hook):
-
-    def __init__(self):
-        self.at = []
-
-    def after_val_epoch(self, runner, metrics=None):
-        self.at.append(runner.iter)
-
-
-
-@pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory):
-    """Parameters after 12 iterations (validation after 6), and after 3 epochs of 6 batches."""
-    out = {}
-    for by_epoch in (False, True):
-        runner = build_runner(tmp_path_factory.mktemp('full'), max_iters=18 if by_epoch else 12,
-                              by_epoch=by_epoch, val_interval=1 if by_epoch else 6)
-        runner.train()
-        out[by_epoch] = parameters(runner)
-    return out
-
-
-@pytest.mark.parametrize('stop_iteration', [2, 4, 7])
-def test_signal_mid_iteration_then_exact_resume(tmp_path, uninterrupted, stop_iteration):
-    """SIGTERM during iteration k+1 (0-based k): a checkpoint of iteration k+1 (or the periodic
-    one of that iteration), exit 75; the resumed run ends with the uninterrupted run's weights."""
-    runner = _stop(build_runner(tmp_path, val_interval=6, hooks=[SendSignal(stop_iteration)]))
-    done = stop_iteration + 1
-    assert runner.iter == stop_iteration  # stopped inside after_train_iter of that iteration
-    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / f'iter_{done}.pth')
-    resumed = build_runner(tmp_path, val_interval=6, resume=True)
-    resumed.train()
-    assert resumed.iter == 12
-    _assert_same(parameters(resumed), uninterrupted[False])
-
-
-def test_signal_during_validation_reruns_it_and_resumes_exactly(tmp_path, uninterrupted):
-    """SIGUSR1 in the third validation batch after iteration 6, and again during the save: the
-    checkpoint of iteration 6 is rewritten complete, the resumed run validates first."""
-    hook = SendSignal(6, val_batch=2, sig=signal.SIGUSR1, again_in_save=True)
-    _stop(build_runner(tmp_path, val_interval=6, hooks=[hook]))
-    assert checkpoint_problem(str(tmp_path / 'iter_6.pth')) is None
-    validations = ValidatedAt()
-    resumed = build_runner(tmp_path, val_interval=6, resume=True, hooks=[validations])
-    resumed.train()
-    assert validations.at == [6, 12]  # the interrupted one first
-    _assert_same(parameters(resumed), uninterrupted[False])
-
-
-@pytest.mark.parametrize('stop_iteration', [3, 8])
-def test_epoch_based_resume_in_the_middle_of_an_epoch(tmp_path, uninterrupted, stop_iteration):
-    """EpochBasedTrainLoop: a stop in the middle of an epoch resumes at its next batch."""
-    _stop(build_runner(tmp_path, max_iters=18, by_epoch=True, val_interval=1,
-                       hooks=[SendSignal(stop_iteration)]))
-    epoch, done = stop_iteration // 6, stop_iteration + 1
-    assert (tmp_path / f'epoch_{epoch + 1}_iter_{done}.pth').exists()
-    resumed = build_runner(tmp_path, max_iters=18, by_epoch=True, val_interval=1, resume=True)
-    resumed.train()
-    assert resumed.iter == 18 and resumed.epoch == 3
-    _assert_same(parameters(resumed), uninterrupted[True])
-    # the next periodic checkpoint replaced the one of the stop
-    assert not (tmp_path / f'epoch_{epoch + 1}_iter_{done}.pth').exists()
-
-
 def _start_ranks(work, port, *extra):
     env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), PYTHONUNBUFFERED='1')
     procs = []
@@ -253,7 +194,12 @@ def _start_ranks(work, port, *extra):
 def _finish(procs, returncode):
     outs = []
     for proc, log in procs:
-        proc.wait(timeout=180)
+        try:
+            proc.wait(timeout=180)
+        except subprocess.TimeoutExpired:  # a hang: leave no process behind
+            for other, _ in procs:
+                other.kill()
+            raise
         log.seek(0)
         outs.append(log.read())
         log.close()
@@ -312,3 +258,167 @@ def test_autocast_optim_wrapper_rejects_bad_arguments(kwargs, error):
     model = torch.nn.Linear(2, 2)
     with pytest.raises(error, match='AutocastOptimWrapper'):
         AutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+
+
+# -- the run's files: leftovers, modes, links, remote out_dir, fresh starts --------------------
+
+
+def _partial(directory, name, pid, age=0.):
+    path = Path(directory) / f'.{name}.partial-{atomic_io._host()}-{pid}-abc123'
+    path.write_bytes(b'half a checkpoint')
+    if age:
+        os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+def test_partial_files_of_live_writers_are_kept(tmp_path):
+    """A training removes partial files whose writer is gone (a dead process of this host, or
+    untouched for an hour), never one a live process is writing; validation and test runs
+    remove none."""
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True).stdout.strip()
+    dead_file = _partial(tmp_path, 'iter_4.pth', dead)
+    live_file = _partial(tmp_path, 'iter_8.pth', os.getpid())
+    old_file = _partial(tmp_path, 'iter_2.pth', os.getpid(), age=2 * atomic_io.STALE_SECONDS)
+    runner = build_runner(tmp_path, max_iters=4)
+    runner.val()
+    assert dead_file.exists() and live_file.exists() and old_file.exists()
+    runner = build_runner(tmp_path, max_iters=4)
+    runner.train()
+    assert not dead_file.exists() and not old_file.exists() and live_file.exists()
+
+
+def test_written_files_keep_the_umask_and_links(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write(str(tmp_path / 'new.txt'), 'a')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'new.txt').stat().st_mode & 0o777 == 0o640
+    (tmp_path / 'new.txt').chmod(0o604)
+    atomic_write(str(tmp_path / 'new.txt'), 'b')  # a replaced file keeps its mode
+    assert (tmp_path / 'new.txt').stat().st_mode & 0o777 == 0o604
+    (tmp_path / 'shared').mkdir()
+    target = tmp_path / 'shared' / 'last_checkpoint'
+    target.write_text('old')
+    link = tmp_path / 'last_checkpoint'
+    link.symlink_to(target)
+    atomic_write(str(link), 'new')  # written through the link
+    assert link.is_symlink() and target.read_text() == 'new'
+
+
+class MemoryBackend(BaseStorageBackend):
+    """A stand-in for a remote file backend (s3://, petrel): files in a dict."""
+
+    files: dict = {}
+
+    def __init__(self, **kwargs):
+        pass
+
+    def get_text(self, filepath, encoding='utf-8'):
+        return self.get(filepath).decode(encoding)
+
+    def put(self, obj, filepath):
+        self.files[str(filepath)] = bytes(obj)
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        self.put(obj.encode(encoding), filepath)
+
+    def get(self, filepath):
+        return self.files[str(filepath)]
+
+    def exists(self, filepath):
+        return str(filepath) in self.files
+
+    isfile = exists
+
+    def isdir(self, filepath):
+        return True
+
+    def remove(self, filepath):
+        self.files.pop(str(filepath))
+
+    def join_path(self, filepath, *parts):
+        return '/'.join([str(filepath).rstrip('/'), *parts])
+
+
+def test_resume_from_a_remote_out_dir(tmp_path):
+    """Checkpoints in a remote out_dir (mmengine file backend): written there, pruned there,
+    chosen for the resume through the backend, loaded safely."""
+    from mmengine.fileio import register_backend
+    from mmengine.fileio.file_client import FileClient
+    register_backend('memtest', MemoryBackend, force=True, prefixes='memtest')
+    FileClient.register_backend('memtest', MemoryBackend, force=True, prefixes='memtest')
+    MemoryBackend.files.clear()
+    settings = dict(max_iters=8, interval=4, max_keep_ckpts=1,
+                    checkpoint=dict(out_dir='memtest://bucket/runs'))
+    build_runner(tmp_path, **settings).train()
+    remote = f'memtest://bucket/runs/{tmp_path.name}'
+    assert sorted(MemoryBackend.files) == [f'{remote}/iter_8.pth']
+    assert (tmp_path / 'last_checkpoint').read_text() == f'{remote}/iter_8.pth'
+    resumed = build_runner(tmp_path, resume=True, **dict(settings, max_iters=12))
+    resumed.train()
+    assert resumed.iter == 12 and sorted(MemoryBackend.files) == [f'{remote}/iter_12.pth']
+    MemoryBackend.files[f'{remote}/iter_12.pth'] = b'PK\x03\x04 cut'
+    with pytest.raises(CheckpointUnreadableError, match='not a complete checkpoint archive'):
+        build_runner(tmp_path, resume=True, **dict(settings, max_iters=16)).train()
+
+
+def test_automatic_resume_on_an_empty_work_dir_keeps_load_from(tmp_path):
+    """`tools/train.py --resume` (every slurm restart) on an empty work dir starts from the
+    config's load_from; once the run has a checkpoint, it resumes from that."""
+    weights = tmp_path / 'pretrained.pth'
+    donor = build_runner(tmp_path / 'donor', max_iters=4)
+    donor.train()
+    torch.save({'state_dict': parameters(donor)}, weights)
+    work = tmp_path / 'finetune'
+    runner = build_runner(work, max_iters=1, resume=True,
+                          checkpoint=dict(load_from_if_fresh=str(weights)))
+    runner.train()
+    assert 'a fresh start from' in next(work.glob('*/*.log')).read_text()
+    assert runner.iter == 1
+    resumed = build_runner(work, max_iters=2, resume=True,
+                           checkpoint=dict(load_from_if_fresh=str(weights)))
+    resumed.train()
+    assert resumed.iter == 2  # resumed from iter_1, not restarted from the weights
+
+
+def test_missing_platform_signals_are_skipped(monkeypatch):
+    """Windows has no SIGUSR1: the hook (and so tools/train.py) starts, catching SIGTERM."""
+    monkeypatch.delattr(signal, 'SIGUSR1')
+    hook = PreemptionHook()
+    assert hook.signals == [int(signal.SIGTERM)]
+
+
+def test_autocast_optim_wrapper_enables_autocast():
+    from mmtnt.engine import AutocastOptimWrapper
+    model = torch.nn.Linear(4, 4)
+    wrapper = AutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                                   dtype='bfloat16')
+    assert not torch.is_autocast_enabled('cpu')
+    with wrapper.optim_context(model):
+        assert torch.is_autocast_enabled('cpu')
+        assert model(torch.randn(2, 4)).dtype == torch.bfloat16
+    assert model(torch.randn(2, 4)).dtype == torch.float32
+
+
+@pytest.mark.slow
+def test_uneven_validation_batches_do_not_hang_the_agreement(tmp_path):
+    """Two processes, 9 validation points in batches of 4 without round-up: rank 0 has 2 batches,
+    rank 1 has 1. A SIGTERM to rank 0 in its second batch (which rank 1 does not have) stops
+    both ranks together after the validation, with one checkpoint."""
+    work = tmp_path / 'work'
+    env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(29700 + os.getpid() % 1000),
+               PYTHONUNBUFFERED='1', WORLD_SIZE='2')
+    procs = []
+    for rank in range(2):
+        extra = ['--signal-in-val', '4', '1'] if rank == 0 else []
+        log = open(tmp_path / f'rank{rank}.log', 'w+')
+        procs.append((subprocess.Popen(
+            [sys.executable, TINY, str(work), '--world-size', '2', '--rank', str(rank),
+             '--max-iters', '8', '--interval', '8', '--val-interval', '4', '--val-size', '9',
+             *extra], cwd=ROOT, env=dict(env, RANK=str(rank), LOCAL_RANK=str(rank)),
+            stdout=log, stderr=subprocess.STDOUT), log))
+    outs = _finish(procs, PREEMPTED_EXIT_CODE)
+    assert 'stopping at the end of the validation after iteration 4' in outs[0]
+    assert _checkpoints(work) == ['iter_4.pth']

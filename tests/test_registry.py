@@ -3,6 +3,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
+import mmtnt  # noqa: F401  registers TNTBackbone (the tests below build it by name)
+
 BACKBONE = "dict(type='TNTBackbone', arch='s', out_indices=(11, ))"
 
 

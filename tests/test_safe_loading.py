@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+from conftest import TINY_ARCH
 from peer_checkpoints import LAYOUTS, assert_loads_like_peer
 from safetensors.torch import save_file
 
@@ -303,4 +304,25 @@ def test_mmengine_schemes_route_through_mmtnt():
         ckpt_load.load_from_http_safe
     assert ckpt.CheckpointLoader._get_checkpoint_loader('hf-hub:a/b') is ckpt_load.load_from_hf_hub
     assert ckpt.load_from_http is ckpt_load.load_from_http_safe  # open-mmlab://, torchvision://
+    assert ckpt.CheckpointLoader._get_checkpoint_loader('s3://b/x.pth') is \
+        ckpt_load.load_from_local_safe
+
+
+@pytest.mark.parametrize('damage, reason', [('empty', 'empty file'), ('truncated', 'truncated'),
+                                            ('cut', 'truncated')])
+def test_damaged_weights_say_what_is_wrong(tmp_path, damage, reason):
+    """An empty or truncated file given as weights (init_cfg, load_from) names the file and what
+    is wrong with it."""
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.arange(4000.)}}, good)
+    data = good.read_bytes()
+    bad = tmp_path / 'bad.pth'
+    bad.write_bytes({'empty': b'', 'truncated': data[:len(data) // 2],
+                     'cut': data[:-30]}[damage])
+    with pytest.raises(ValueError, match=reason) as error:
+        CheckpointLoader.load_checkpoint(str(bad), map_location='cpu')
+    assert str(bad) in str(error.value)
+    backbone = TNTBackbone(arch=TINY_ARCH, init_cfg=dict(type='Pretrained', checkpoint=str(bad)))
+    with pytest.raises(ValueError, match=reason):
+        backbone.init_weights()
 

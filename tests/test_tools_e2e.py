@@ -97,31 +97,34 @@ def test_train_kill_resume_test(tmp_path, toy_data_root):
 
 @pytest.mark.slow
 def test_sigterm_then_resume_matches_the_uninterrupted_run(tmp_path, toy_data_root):
-    """tools/train.py, toy RetinaNet with drop path: SIGTERM during training stops the run with
-    status 75 and a checkpoint of the iteration in flight; `--resume` then ends with the weights
-    of the uninterrupted run."""
+    """tools/train.py, toy RetinaNet with drop path and 2 persistent data-loader workers, as the
+    shipped configs: SIGTERM to the whole process group (as torchrun and slurm deliver it)
+    during training stops the run with status 75 and a checkpoint of the iteration in flight;
+    `--resume` then ends with the weights of the uninterrupted run."""
     total = 16
     opts = _opts(toy_data_root, **{
         'train_cfg.max_iters': total, 'train_cfg.val_interval': total,
         'default_hooks.checkpoint.interval': total, 'model.backbone.drop_path_rate': 0.1,
-        'randomness.seed': 0, 'randomness.deterministic': True})
+        'randomness.seed': 0, 'randomness.deterministic': True,
+        'train_dataloader.num_workers': 2, 'train_dataloader.persistent_workers': True})
     _check(_run(['tools/train.py', TOY, '--work-dir', str(tmp_path / 'full')] + opts))
     work = tmp_path / 'stopped'
     train = ['tools/train.py', TOY, '--work-dir', str(work)] + opts
     log_path = tmp_path / 'stopped.log'
     with open(log_path, 'w') as log:
         proc = subprocess.Popen([sys.executable] + train, cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT,
+                                stderr=subprocess.STDOUT, start_new_session=True,
                                 env=dict(os.environ, PYTHONUNBUFFERED='1'))
         deadline = time.time() + 300
         while not re.search(rf'Iter\(train\) \[ *5/{total}\]', log_path.read_text()):
             assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # the main process and its workers
         assert proc.wait(timeout=300) == 75, log_path.read_text()[-3000:]
     stopped_at = int(re.search(r'iter_(\d+)\.pth', (work / 'last_checkpoint').read_text())[1])
     assert 5 <= stopped_at < total
     assert f'stopping at iteration {stopped_at}' in log_path.read_text()
+    assert 'DataLoader worker' not in log_path.read_text()
     log = _check(_run(train + ['--resume']))
     assert f'resumed epoch: 0, iter: {stopped_at}' in log
     full = torch.load(tmp_path / 'full' / f'iter_{total}.pth', weights_only=True)['state_dict']
@@ -149,7 +152,7 @@ def test_two_stage_toy_train_and_evaluate(tmp_path, toy_data_root, name, metrics
 @pytest.mark.slow
 def test_two_process_gloo_training(tmp_path, toy_data_root):
     work = tmp_path / 'dist'
-    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000), PYTHON=sys.executable)
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', TOY, '2', '--work-dir', str(work)] +
         _opts(toy_data_root, **{'train_cfg.max_iters': 4, 'train_cfg.val_interval': 4,
@@ -188,9 +191,11 @@ def test_segmentation_train_then_test(tmp_path, toy_data_root):
     assert len(list((tmp_path / 'seg_vis').rglob('*.png'))) == 2
 
 
-def _fake_slurm(tmp_path, statuses):
-    """`srun` that records its arguments and exits with the next of ``statuses``; `scontrol`
-    that records its arguments."""
+def _fake_slurm(tmp_path, statuses, scontrol_status=0):
+    """`srun` that records its arguments and exits with the next of ``statuses``; a status
+    written 'N+stop' first writes the stop file as the stopped ranks do (srun's
+    --kill-on-bad-exit then returns 137 / 143 rather than their 75). `scontrol` records its
+    arguments and exits with ``scontrol_status`` (1: inside salloc, nothing to requeue)."""
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     (tmp_path / 'statuses').write_text('\n'.join(map(str, statuses)) + '\n')
@@ -198,47 +203,87 @@ def _fake_slurm(tmp_path, statuses):
         '#!/usr/bin/env bash\n'
         f'echo "$@" >> {tmp_path}/srun_calls\n'
         f'status=$(head -n1 {tmp_path}/statuses); sed -i 1d {tmp_path}/statuses\n'
-        'exit "$status"\n')
-    (bin_dir / 'scontrol').write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/scontrol\n')
+        'case "$status" in *+stop) echo "75 ckpt.pth" > "$MMTNT_STOP_FILE";; esac\n'
+        'exit "${status%+stop}"\n')
+    (bin_dir / 'scontrol').write_text(
+        f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/scontrol\nexit {scontrol_status}\n')
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
-    env['PATH'] = f'{bin_dir}:{env["PATH"]}'
+    env.update(PATH=f'{bin_dir}:{env["PATH"]}', PYTHON=sys.executable, FAKE_SLURM=str(tmp_path))
     return env
 
 
 def _slurm_train(env, *extra):
-    return subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu', 'tnt', TOY, 'work_dirs/x',
-                           *extra], cwd=ROOT, env=env, capture_output=True, text=True)
+    work = f'{env["FAKE_SLURM"]}/work'
+    return subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu', 'tnt', TOY, work, *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
 
 
-def test_slurm_train_requeues_a_stopped_batch_job(tmp_path):
-    """In a batch job, status 75 (stopped with a checkpoint) requeues the job; srun asked for
-    the warning signal and the run resumes from the work dir."""
-    env = _fake_slurm(tmp_path, [75])
+def _srun_calls(tmp_path):
+    return (tmp_path / 'srun_calls').read_text().splitlines()
+
+
+@pytest.mark.parametrize('status', ['75', '143+stop', '137+stop'])
+def test_slurm_train_requeues_a_stopped_batch_job(tmp_path, status):
+    """In a batch job, a stop (status 75, or the stop file when --kill-on-bad-exit turned 75
+    into 137 / 143) requeues the job; srun asked for the warning signal, ran this interpreter,
+    and the run resumes from the work dir."""
+    env = _fake_slurm(tmp_path, [status])
     env['SLURM_JOB_ID'] = '4242'
     proc = _slurm_train(env, '--amp')
     assert proc.returncode == 75, proc.stderr
-    srun = (tmp_path / 'srun_calls').read_text().splitlines()
-    assert len(srun) == 1
+    srun = _srun_calls(tmp_path)
+    assert len(srun) == 1 and f'{sys.executable} -u ' in srun[0]
     assert '--signal=USR1@120' in srun[0] and srun[0].endswith('--launcher=slurm --amp --resume')
     assert (tmp_path / 'scontrol').read_text().split() == ['requeue', '4242']
+
+
+@pytest.mark.parametrize('resume', [['--resume', 'w/iter_8.pth'], ['--resume=w/iter_8.pth']])
+def test_slurm_train_explicit_resume_is_for_the_first_start_only(tmp_path, resume):
+    env = _fake_slurm(tmp_path, [75])
+    env['SLURM_JOB_ID'] = '4242'
+    _slurm_train(env, *resume, '--amp')
+    assert _srun_calls(tmp_path)[0].endswith('--launcher=slurm --amp ' + ' '.join(resume))
+    requeued = tmp_path / 'requeued'
+    requeued.mkdir()
+    env = _fake_slurm(requeued, [0])
+    env.update(SLURM_JOB_ID='4242', SLURM_RESTART_COUNT='1')
+    assert _slurm_train(env, *resume, '--amp').returncode == 0
+    assert _srun_calls(requeued)[0].endswith('--launcher=slurm --amp --resume')
+
+
+def test_slurm_train_stops_requeueing_at_max_requeues(tmp_path):
+    env = _fake_slurm(tmp_path, [75])
+    env.update(SLURM_JOB_ID='4242', SLURM_RESTART_COUNT='3', MAX_REQUEUES='3')
+    proc = _slurm_train(env)
+    assert proc.returncode == 75 and 'MAX_REQUEUES=3' in proc.stdout
+    assert not (tmp_path / 'scontrol').exists()
+
+
+def test_slurm_train_restarts_srun_where_requeue_fails(tmp_path):
+    """Inside salloc (SLURM_JOB_ID set, requeue refused) srun starts again, and says why."""
+    env = _fake_slurm(tmp_path, [75, 0], scontrol_status=1)
+    env['SLURM_JOB_ID'] = '4242'
+    proc = _slurm_train(env)
+    assert proc.returncode == 0 and 'cannot be requeued' in proc.stdout
+    assert len(_srun_calls(tmp_path)) == 2
 
 
 def test_slurm_train_restarts_srun_outside_a_batch_job(tmp_path):
     """From a login node: srun again after each stop, until the run ends (or fails); a
     `--resume PATH` applies to the first start, restarts take the newest checkpoint."""
-    env = _fake_slurm(tmp_path, [75, 75, 0])
+    env = _fake_slurm(tmp_path, [75, '143+stop', 0])
     proc = _slurm_train(env, '--resume', 'work_dirs/x/iter_8.pth', '--amp')
     assert proc.returncode == 0, proc.stderr
-    srun = (tmp_path / 'srun_calls').read_text().splitlines()
-    assert len(srun) == 3 and srun[0].endswith('--resume work_dirs/x/iter_8.pth --amp')
+    srun = _srun_calls(tmp_path)
+    assert len(srun) == 3 and srun[0].endswith('--amp --resume work_dirs/x/iter_8.pth')
     assert all(s.endswith('--launcher=slurm --amp --resume') for s in srun[1:])
     assert not (tmp_path / 'scontrol').exists()
     failing = tmp_path / 'failing'
     failing.mkdir()
     assert _slurm_train(_fake_slurm(failing, [1])).returncode == 1
-    assert len((failing / 'srun_calls').read_text().splitlines()) == 1
+    assert len(_srun_calls(failing)) == 1
 
 
 def test_slurm_test_runs_test_py(tmp_path):

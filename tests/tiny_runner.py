@@ -2,10 +2,13 @@
 fault tests: it draws from torch's, numpy's and python's generators like a real run, and takes
 well under a second an iteration.
 
-Used in-process (:func:`build_runner`) and as a script, for runs that must be killed or that run
+Used in-process (:func:`build_runner`), as a script, for runs that must be killed or that run
 in several processes::
 
     python tests/tiny_runner.py WORK_DIR [--max-iters N] [--resume] [--world-size 2 --rank R]
+
+and through ``tools/train.py`` / ``tools/dist_train.sh`` with ``tests/tiny_config.py`` (its parts
+are registered under the names that config uses; ``tests`` must be on ``PYTHONPATH``).
 """
 import argparse
 import os
@@ -13,6 +16,7 @@ import random
 import signal
 import stat
 import sys
+import time
 import uuid
 
 import numpy as np
@@ -20,7 +24,9 @@ import torch
 import torch.nn as nn
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
+from mmengine.dist import get_rank
 from mmengine.model import BaseModel
+from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
@@ -28,6 +34,7 @@ import mmtnt  # noqa: F401  registers the hooks, atomic writes and safe loading
 from mmtnt.utils import distributed_session
 
 
+@DATASETS.register_module(force=True)
 class NoisyPoints(Dataset):
     """Fixed points whose every read adds numpy and python noise (an augmentation)."""
 
@@ -44,6 +51,7 @@ class NoisyPoints(Dataset):
         return dict(inputs=self.x[i] + torch.from_numpy(noise), targets=self.y[i])
 
 
+@MODELS.register_module(force=True)
 class TinyModel(BaseModel):
 
     def __init__(self) -> None:
@@ -57,6 +65,7 @@ class TinyModel(BaseModel):
         return [dict(pred=p, target=t) for p, t in zip(pred, targets)]
 
 
+@METRICS.register_module(name='TinyMeanError', force=True)
 class MeanError(BaseMetric):
     default_prefix = 'tiny'
 
@@ -98,13 +107,56 @@ class SendSignal(Hook):
             os.kill(os.getpid(), self.sig)
 
 
+@HOOKS.register_module(force=True)
+class TinyProgress(Hook):
+    """Print ``rank R finished iteration N`` after every iteration and sleep ``sleep`` seconds
+    (time for a test to send a signal from outside)."""
+
+    def __init__(self, sleep: float = 0.) -> None:
+        self.sleep = sleep
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        print(f'rank {get_rank()} finished iteration {runner.iter + 1}', flush=True)
+        time.sleep(self.sleep)
+
+
+@HOOKS.register_module(force=True)
+class SignalGroupAt(Hook):
+    """Send ``sig`` to this process's whole process group (its data-loader workers, and under a
+    launcher the launcher and the other ranks), as a scheduler does: at ``before_run`` (while
+    the run starts), at ``after_train`` (after the last iteration), or in training iteration
+    ``iteration`` (0-based). Run the process in a session of its own."""
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at='before_run', iteration: int = -1, sig: int = signal.SIGTERM) -> None:
+        self.at, self.iteration, self.sig = at, iteration, sig
+
+    def before_run(self, runner):
+        if self.at == 'before_run':
+            os.killpg(os.getpgrp(), self.sig)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if self.at == 'iteration' and runner.iter == self.iteration:
+            os.killpg(os.getpgrp(), self.sig)
+
+    def after_train(self, runner):
+        if self.at == 'after_train':
+            os.killpg(os.getpgrp(), self.sig)
+
+
 def build_runner(work_dir, max_iters=12, by_epoch=False, resume=False, interval=4,
                  max_keep_ckpts=2, val_interval=None, hooks=(), distributed=False,
-                 num_workers=0, amp=None):
+                 num_workers=0, amp=None, ema=False, val_size=24, checkpoint=None):
     """A Runner of the tiny run. ``by_epoch``: EpochBasedTrainLoop over 6 batches an epoch
-    (``max_iters`` must then be a multiple of 6), else IterBasedTrainLoop."""
+    (``max_iters`` must then be a multiple of 6), else IterBasedTrainLoop. ``ema``: with
+    mmengine's EMAHook. ``val_size``: validation points (batches of 4; in two processes an odd
+    size gives the ranks different batch counts). ``checkpoint``: more SafeCheckpointHook
+    arguments."""
     loader = dict(dataset=NoisyPoints(), batch_size=4, num_workers=num_workers,
                   persistent_workers=num_workers > 0, collate_fn=dict(type='pseudo_collate'))
+    val_loader = dict(loader, dataset=NoisyPoints(val_size),
+                      sampler=dict(type='DefaultSampler', shuffle=False, round_up=False))
     if by_epoch:
         train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_iters // 6,
                          val_interval=val_interval or 1000)
@@ -122,7 +174,7 @@ def build_runner(work_dir, max_iters=12, by_epoch=False, resume=False, interval=
         work_dir=str(work_dir),
         experiment_name=f'tiny_{uuid.uuid4().hex}',
         train_dataloader=dict(loader, sampler=sampler),
-        val_dataloader=dict(loader, sampler=dict(type='DefaultSampler', shuffle=False)),
+        val_dataloader=val_loader,
         val_evaluator=[MeanError()],
         optim_wrapper=optim_wrapper,
         param_scheduler=[dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False)],
@@ -130,9 +182,11 @@ def build_runner(work_dir, max_iters=12, by_epoch=False, resume=False, interval=
         val_cfg=dict(),
         default_hooks=dict(
             checkpoint=dict(type='SafeCheckpointHook', interval=1 if by_epoch else interval,
-                            by_epoch=by_epoch, max_keep_ckpts=max_keep_ckpts),
+                            by_epoch=by_epoch, max_keep_ckpts=max_keep_ckpts,
+                            **(checkpoint or {})),
             logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='PreemptionHook')] + list(hooks),
+        custom_hooks=[dict(type='PreemptionHook')] + list(hooks) +
+        ([dict(type='EMAHook', momentum=0.2)] if ema else []),
         log_processor=dict(by_epoch=by_epoch),
         launcher='pytorch' if distributed else 'none',
         cfg=dict(model_wrapper_cfg=dict(type='CPUDistributedDataParallel')) if distributed else None,
@@ -157,22 +211,21 @@ def main():
     parser.add_argument('--world-size', type=int, default=1)
     parser.add_argument('--rank', type=int, default=0)
     parser.add_argument('--slow', type=float, default=0., help='seconds to sleep an iteration')
+    parser.add_argument('--val-interval', type=int, default=None)
+    parser.add_argument('--val-size', type=int, default=24)
+    parser.add_argument('--signal-in-val', type=int, nargs=2, default=None,
+                        metavar=('ITERATION', 'BATCH'),
+                        help='this rank sends itself SIGTERM in that validation batch')
     parser.add_argument('--die-in-save', type=int, default=0,
                         help='SIGKILL this process while it writes its N-th checkpoint')
     args = parser.parse_args()
     hooks = []
     if args.slow:
-        import time
-
-        class Slow(Hook):
-
-            def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-                print(f'rank {args.rank} finished iteration {runner.iter + 1}', flush=True)
-                time.sleep(args.slow)
-
-        hooks.append(Slow())
+        hooks.append(TinyProgress(args.slow))
+    if args.signal_in_val:
+        hooks.append(SendSignal(args.signal_in_val[0], val_batch=args.signal_in_val[1]))
     if args.die_in_save:
-        import mmtnt.engine.safe_checkpoint as safe_checkpoint
+        import mmtnt.engine.atomic_io as safe_checkpoint
         saves = []
         real_fsync = os.fsync
 
@@ -190,7 +243,8 @@ def main():
         torch.distributed.init_process_group('gloo', rank=args.rank, world_size=args.world_size)
     runner = build_runner(args.work_dir, max_iters=args.max_iters, interval=args.interval,
                           max_keep_ckpts=args.max_keep_ckpts, resume=args.resume, hooks=hooks,
-                          distributed=distributed)
+                          distributed=distributed, val_interval=args.val_interval,
+                          val_size=args.val_size)
     with distributed_session():  # leaves the process group together, also after a stop
         runner.train()
 

@@ -3,4 +3,4 @@
 set -x
 source "$(dirname "$0")/slurm_common.sh"
 slurm_args "$1" "$2"
-srun "${SRUN[@]}" python -u "$(dirname "$0")/test.py" "$3" "$4" --launcher="slurm" "${@:5}"
+srun "${SRUN[@]}" "${PYTHON:-python}" -u "$(dirname "$0")/test.py" "$3" "$4" --launcher="slurm" "${@:5}"

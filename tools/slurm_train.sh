@@ -3,11 +3,15 @@
 #
 # Runs that outlive a time limit or a preemption: slurm sends SIGUSR1 SIGNAL_LEAD seconds (120)
 # before the time limit, and SIGTERM on preemption; every rank stops at the next iteration with
-# one complete checkpoint and exits with status 75. The run then continues by itself: inside an
-# sbatch allocation (`#SBATCH --requeue`) the job is requeued; run from a login node, srun is
-# started again (at most MAX_REQUEUES times, 100). Each start resumes from WORK_DIR's newest
-# complete checkpoint (train.py --resume; a fresh start when there is none); a `--resume PATH`
-# given here applies to the first start only.
+# one complete checkpoint, and this script sees the stop (status 75, or the stop file the ranks
+# write: srun's --kill-on-bad-exit may turn 75 into 137 / 143). The run then continues by itself:
+# inside an sbatch job (`#SBATCH --requeue`) the job is requeued; where requeue is not possible
+# (run from a login node, inside salloc, a job without --requeue) srun starts again here. At most
+# MAX_REQUEUES (100) restarts, counted by slurm's SLURM_RESTART_COUNT in a requeued job.
+#
+# Every start resumes from WORK_DIR's newest complete checkpoint (train.py --resume), or, on an
+# empty WORK_DIR, starts from the config's load_from. A `--resume PATH` / `--resume=PATH` given
+# here applies to the job's first start only. PYTHON: the interpreter (default: python).
 set -x
 
 source "$(dirname "$0")/slurm_common.sh"
@@ -16,35 +20,60 @@ CONFIG=$3
 WORK_DIR=$4
 SIGNAL_LEAD=${SIGNAL_LEAD:-120}
 MAX_REQUEUES=${MAX_REQUEUES:-100}
+PYTHON=${PYTHON:-python}
 PREEMPTED=75
-PY_ARGS=("${@:5}")
-AUTO_ARGS=()  # PY_ARGS with any --resume [PATH] replaced by --resume: what restarts run
-skip_path=0
-for arg in "${PY_ARGS[@]}"; do
-  if [ "$skip_path" -eq 1 ] && [[ "$arg" != -* ]]; then skip_path=0; continue; fi
-  skip_path=0
-  if [ "$arg" = "--resume" ]; then skip_path=1; continue; fi
-  AUTO_ARGS+=("$arg")
-done
-AUTO_ARGS+=(--resume)
-case " ${PY_ARGS[*]} " in
-  *" --resume "*) ;;
-  *) PY_ARGS=("${AUTO_ARGS[@]}") ;;
-esac
 
-for ((start = 0; start <= MAX_REQUEUES; start++)); do
+# train.py's arguments without any --resume [PATH] / --resume=PATH (FIRST_RESUME keeps it)
+ARGS=("${@:5}")
+REST=()
+FIRST_RESUME=(--resume)
+for ((i = 0; i < ${#ARGS[@]}; i++)); do
+  arg=${ARGS[$i]}
+  case "$arg" in
+    --resume=*) FIRST_RESUME=("$arg") ;;
+    --resume)
+      next=${ARGS[$((i + 1))]:-}
+      if [ -n "$next" ] && [[ "$next" != -* ]]; then
+        FIRST_RESUME=(--resume "$next")
+        i=$((i + 1))
+      fi ;;
+    *) REST+=("$arg") ;;
+  esac
+done
+
+# the ranks write "75 CHECKPOINT" here when they stop (on the shared file system)
+export MMTNT_STOP_FILE="${WORK_DIR}/.stop_status"
+restarts=${SLURM_RESTART_COUNT:-0}
+RESUME=(--resume)
+if [ "$restarts" -eq 0 ]; then RESUME=("${FIRST_RESUME[@]}"); fi
+
+while true; do
+  mkdir -p "$WORK_DIR"
+  rm -f "$MMTNT_STOP_FILE"
   srun "${SRUN[@]}" --signal=USR1@"${SIGNAL_LEAD}" \
-      python -u "$(dirname "$0")/train.py" "${CONFIG}" --work-dir="${WORK_DIR}" --launcher="slurm" \
-      "${PY_ARGS[@]}"
+      "$PYTHON" -u "$(dirname "$0")/train.py" "${CONFIG}" --work-dir="${WORK_DIR}" \
+      --launcher="slurm" "${REST[@]}" "${RESUME[@]}"
   status=$?
+  if [ -s "$MMTNT_STOP_FILE" ]; then
+    echo "[slurm_train] stopped with a checkpoint ($(cat "$MMTNT_STOP_FILE")); srun returned ${status}"
+    status=$PREEMPTED
+  fi
   if [ "$status" -ne "$PREEMPTED" ]; then
     exit "$status"
   fi
-  if [ -n "${SLURM_JOB_ID:-}" ]; then  # in a batch job: slurm runs the script again
-    scontrol requeue "${SLURM_JOB_ID}"
+  if [ "$restarts" -ge "$MAX_REQUEUES" ]; then
+    echo "[slurm_train] stopped ${restarts} times, MAX_REQUEUES=${MAX_REQUEUES}: not restarting;" \
+         "continue with: tools/slurm_train.sh ... ${WORK_DIR} --resume"
     exit "$status"
   fi
-  echo "[slurm_train] stopped with a checkpoint (status ${PREEMPTED}); starting again"
-  PY_ARGS=("${AUTO_ARGS[@]}")
+  restarts=$((restarts + 1))
+  RESUME=(--resume)
+  if [ -n "${SLURM_JOB_ID:-}" ]; then
+    if scontrol requeue "${SLURM_JOB_ID}"; then  # slurm runs this script again
+      exit "$status"
+    fi
+    echo "[slurm_train] 'scontrol requeue ${SLURM_JOB_ID}' failed (an salloc allocation, or a" \
+         "job submitted without --requeue, cannot be requeued): starting srun again here"
+  fi
+  echo "[slurm_train] restart ${restarts} of at most ${MAX_REQUEUES}"
 done
-exit "$status"

@@ -4,7 +4,8 @@ import argparse
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmtnt.engine import amp_optim_wrapper_type, enable_long_run_safety
+from mmtnt.engine import amp_optim_wrapper_type, catch_stop_signals, enable_long_run_safety
+from mmtnt.engine.preemption import received_signal
 from mmtnt.utils import (add_common_args, cpu_bf16_missing, distributed_session, load_tool_config,
                          parse_tool_args, setup_cpu_distributed)
 
@@ -25,6 +26,9 @@ def parse_args():
 
 
 def main():
+    # from the start: a stop signal while the run is being built is noted, and the run stops
+    # (status 75) before its first iteration instead of dying
+    catch_stop_signals()
     args = parse_args()
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -38,22 +42,26 @@ def main():
     elif args.amp and wrapper_type not in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
         raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper (or an AMP one), the config '
                          f'has {wrapper_type}.')
-    enable_long_run_safety(cfg)
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise RuntimeError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
                                'in the config.')
         cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
+    load_from_if_fresh = None
+    if args.resume == 'auto':  # the work dir's newest complete checkpoint, else load_from
         cfg.resume = True
-        cfg.load_from = None
+        load_from_if_fresh, cfg.load_from = cfg.get('load_from'), None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    enable_long_run_safety(cfg, load_from_if_fresh)
     setup_cpu_distributed(cfg)
     with distributed_session():  # a stop by PreemptionHook exits with PREEMPTED_EXIT_CODE
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
+        if received_signal() is not None:  # after the last iteration: nothing left to save
+            runner.logger.info('A stop signal arrived after the last iteration; the run is '
+                               'complete.')
 
 
 if __name__ == '__main__':

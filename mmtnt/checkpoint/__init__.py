@@ -12,8 +12,8 @@ The path a checkpoint name travels, from a config to the loaded weights::
          mmpretrain layouts to mmtnt's, position tables resampled to the model's size
       -> the model's load_state_dict, with what was converted, dropped or missing logged.
 
-Writing checkpoints during training (atomic files, resume from the newest complete one, random
-state) is :mod:`mmtnt.engine.safe_checkpoint`.
+Writing checkpoints during training is :mod:`mmtnt.engine`'s: atomic files (``atomic_io``), the
+resume choice (``resume``), random state (``rng_state``), the hook (``checkpoint_hook``).
 
 ``mmtnt.ckpt_load``, ``mmtnt.ckpt_convert``, ``mmtnt.compat`` and
 ``mmtnt.models.backbones.loading`` remain importable as the modules here.

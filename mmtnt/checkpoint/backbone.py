@@ -29,8 +29,8 @@ def load_backbone_checkpoint(
     name = type(model).__name__
     try:
         raw = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
-    except UnsafeCheckpointError:
-        raise  # its message names the file and how to trust it
+    except (UnsafeCheckpointError, ValueError):
+        raise  # its message names the file (and how to trust it, or what is wrong with it)
     except Exception as e:  # torch / pickle / zip / download errors alike: say which file
         raise ValueError(f'Could not read the checkpoint {filename!r}: {e}') from e
     try:

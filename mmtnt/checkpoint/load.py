@@ -26,6 +26,8 @@ import os
 import os.path as osp
 import pickle
 import re
+import tempfile
+import zipfile
 from typing import Any, Callable, Optional, Union
 from urllib.parse import urlparse
 
@@ -86,11 +88,15 @@ def read_checkpoint(path: str,
         if map_location not in (None, 'cpu') and not callable(map_location):
             state = {k: v.to(map_location) for k, v in state.items()}
         return state
+    if osp.getsize(path) == 0:
+        raise ValueError(f'The checkpoint {name} is an empty file (0 bytes): the copy or download '
+                         f'that made it did not finish. Fetch or copy it again.')
     try:
         return torch.load(path, map_location=map_location, weights_only=not trust)
     except pickle.UnpicklingError as e:
-        if trust:
-            raise
+        if trust or _damage(path):
+            raise ValueError(f'Could not read the checkpoint {name}: {_damage(path) or e}. '
+                             f'Fetch or copy it again.') from e
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         detail = next((line for line in lines if 'GLOBAL' in line or 'Unsupported' in line),
                       lines[-1] if lines else '')
@@ -101,6 +107,23 @@ def read_checkpoint(path: str,
             f'in the environment variable {TRUST_ENV}={name}, or convert it once with '
             f'`python tools/convert_weights.py {name} OUT.pth --trust-checkpoint` and load '
             f'OUT.pth.') from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        # torch says "failed finding central directory", "[Errno 22] Invalid argument", ...
+        raise ValueError(f'Could not read the checkpoint {name}: {_damage(path) or e}. Fetch or '
+                         f'copy it again.') from e
+
+
+def _damage(path: str) -> Optional[str]:
+    """What is wrong with a checkpoint file that torch could not read (truncated, corrupted), or
+    None if its archive reads back complete (or it is not a zip archive)."""
+    from mmtnt.engine.resume import checkpoint_problem  # engine imports nothing of this package
+    if not zipfile.is_zipfile(path):
+        with open(path, 'rb') as f:
+            head = f.read(4)
+        if head.startswith(b'PK'):
+            return 'truncated: the zip archive torch saves ends before its directory'
+        return None
+    return checkpoint_problem(path)
 
 
 def download_url(url: str, model_dir: Optional[str] = None) -> str:
@@ -171,12 +194,31 @@ def load_checkpoint_safely(source: str,
         path = download_hf_hub(source[len(HF_PREFIX):])
     elif source.startswith(('http://', 'https://')):
         path = download_url(source)
+    elif '://' in source:  # s3://, petrel://, ...: through mmengine's file backends
+        return _read_from_file_backend(source, map_location, trust)
     else:
         path = osp.expanduser(source)
         if not osp.isfile(path):
             raise FileNotFoundError(f'{source} can not be found.')
     trust = trust or bool({source, path} & trusted_sources())
     return read_checkpoint(path, map_location, trust=trust, name=source)
+
+
+def _read_from_file_backend(source: str, map_location: MapLocation, trust: bool) -> Any:
+    """Fetch ``source`` through mmengine's file backend for its prefix into a temporary file and
+    read that safely (the checkpoints a remote ``out_dir`` holds, for a resume)."""
+    from mmengine.fileio import get_file_backend
+    backend = get_file_backend(source)
+    if not backend.exists(source):
+        raise FileNotFoundError(f'{source} can not be found.')
+    fd, path = tempfile.mkstemp(suffix='.pth')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(backend.get(source))
+        trust = trust or source in trusted_sources()
+        return read_checkpoint(path, map_location, trust=trust, name=source)
+    finally:
+        os.unlink(path)
 
 
 # mmengine names a loader by what follows `load_from_` in its function name, in its log line
@@ -197,5 +239,7 @@ def register_safe_loaders() -> None:
     CheckpointLoader.register_scheme('', load_from_local_safe, force=True)
     CheckpointLoader.register_scheme(('http://', 'https://'), load_from_http_safe, force=True)
     CheckpointLoader.register_scheme(HF_PREFIX, load_from_hf_hub, force=True)
+    # mmengine's own s3:// loader unpickles with torch's defaults
+    CheckpointLoader.register_scheme('s3://', load_from_local_safe, force=True)
     # open-mmlab://, torchvision://, mmcls:// resolve their URL and call this module-level name
     mmengine_checkpoint.load_from_http = load_from_http_safe

@@ -1,0 +1,61 @@
+"""Data loaders that continue where a stopped run left off.
+
+mmengine 0.10.7 resumes an ``IterBasedTrainLoop`` by drawing (and dropping) the batches already
+trained, and an ``EpochBasedTrainLoop`` at the start of the saved epoch. These wrappers restore the
+saved random state at the point the resumed run reaches the saved iteration, and let an
+epoch-based run stopped in the middle of an epoch continue at the next batch of that epoch.
+"""
+from typing import Callable, Iterator
+
+
+class RestoreAfter:
+    """An iterator that calls ``restore`` once, right before item ``skip`` is fetched (for an
+    ``IterBasedTrainLoop``, whose resume replays ``skip`` batches)."""
+
+    def __init__(self, iterator: Iterator, skip: int, restore: Callable[[], None]) -> None:
+        self._iterator = iterator
+        self._skip = skip
+        self._restore = restore
+        self._count = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._restore is not None and self._count == self._skip:
+            self._restore()
+            self._restore = None
+        self._count += 1
+        return next(self._iterator)
+
+    def __getattr__(self, name):
+        return getattr(self._iterator, name)
+
+
+class SkipThenRestore:
+    """A data loader whose next ``__iter__`` skips ``skip`` batches and then calls ``restore``:
+    an epoch-based loop resumed in the middle of an epoch continues at the batch it stopped at."""
+
+    def __init__(self, dataloader, skip: int, restore: Callable[[], None]) -> None:
+        self._dataloader = dataloader
+        self._skip = skip
+        self._restore = restore
+
+    def __iter__(self):
+        if self._restore is None:
+            return iter(self._dataloader)
+        restore, self._restore = self._restore, None
+        if not self._skip:  # at an epoch's start the state was saved before the loader's
+            restore()       # iterator drew its seed
+            return iter(self._dataloader)
+        iterator = iter(self._dataloader)
+        for _ in range(self._skip):  # loads the batches, as mmengine's iteration loop does
+            next(iterator)
+        restore()
+        return iterator
+
+    def __len__(self):
+        return len(self._dataloader)
+
+    def __getattr__(self, name):
+        return getattr(self._dataloader, name)

@@ -1,0 +1,114 @@
+"""Every stop point resumes to the uninterrupted run: the same weights (EMA's too), iteration
+count, validation results and checkpoint files. The tiny run of tests/tiny_runner.py, in process:
+iteration-based (12 iterations, checkpoints every 4, at most 2 kept, validation after 6 and 12)
+and epoch-based (3 epochs of 6 batches, a checkpoint and a validation after each epoch)."""
+import signal
+from pathlib import Path
+
+import pytest
+from mmengine.hooks import EMAHook, Hook
+
+from mmtnt.engine import PREEMPTED_EXIT_CODE
+from tiny_runner import SendSignal, build_runner, parameters
+
+ITER = dict(max_iters=12, val_interval=6)
+EPOCH = dict(max_iters=18, by_epoch=True, val_interval=1)
+
+
+class RecordValidations(Hook):
+    """Append (iteration, epoch, metrics) of every finished validation to ``into``."""
+
+    priority = 'VERY_LOW'  # before PreemptionHook, which may stop the run after a validation
+
+    def __init__(self, into: list) -> None:
+        self.into = into
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.into.append((runner.iter, runner.epoch, dict(metrics)))
+
+
+def _outcome(runner, validations, work):
+    ema = [h for h in runner.hooks if isinstance(h, EMAHook)]
+    return dict(weights=parameters(runner),
+                ema=parameters(ema[0].ema_model) if ema else None,
+                iter=runner.iter, epoch=runner.epoch, validations=validations,
+                files=sorted(p.name for p in Path(work).glob('*.pth')),
+                last=Path((Path(work) / 'last_checkpoint').read_text()).name)
+
+
+def _train(work, stops=(), **kwargs):
+    """Train, stopping (exit 75) at each of ``stops`` (SendSignal's arguments) and resuming."""
+    validations = []
+    for start, stop in enumerate(list(stops) + [None]):
+        hooks = [RecordValidations(validations)] + ([SendSignal(**stop)] if stop else [])
+        runner = build_runner(work, resume=start > 0, hooks=hooks, **kwargs)
+        if stop is None:
+            runner.train()
+            continue
+        with pytest.raises(SystemExit) as exit_:
+            runner.train()
+        assert exit_.value.code == PREEMPTED_EXIT_CODE, stop
+    return _outcome(runner, validations, work)
+
+
+def _assert_same_run(resumed, full):
+    assert resumed['iter'] == full['iter'] and resumed['epoch'] == full['epoch']
+    for name in ('weights', 'ema'):
+        if full[name] is None:
+            assert resumed[name] is None
+            continue
+        assert resumed[name].keys() == full[name].keys()
+        for k in full[name]:
+            assert (resumed[name][k] == full[name][k]).all(), f'{name}: {k} differs'
+    assert resumed['validations'] == full['validations']
+    assert resumed['files'] == full['files'] and resumed['last'] == full['last']
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    cache = {}
+
+    def get(name, **kwargs):
+        if name not in cache:
+            cache[name] = _train(tmp_path_factory.mktemp(name), **kwargs)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize('iteration', [0, 4, 5, 7, 11],
+                         ids=['first', 'middle', 'validation-point', 'checkpoint-point', 'last'])
+def test_iteration_based_stop_points(tmp_path, uninterrupted, iteration):
+    """A stop in iteration ``iteration`` (0-based): after 6 and 12 a validation is due (it runs
+    first on resume), after 8 and 12 a periodic checkpoint was just written."""
+    full = uninterrupted('iter', **ITER)
+    assert [v[0] for v in full['validations']] == [6, 12] and full['files'] == ['iter_12.pth',
+                                                                                 'iter_8.pth']
+    _assert_same_run(_train(tmp_path, [dict(iteration=iteration)], **ITER), full)
+
+
+@pytest.mark.parametrize('iteration', [5, 6, 8, 17],
+                         ids=['last-of-epoch', 'first-of-epoch', 'middle', 'last'])
+def test_epoch_based_stop_points(tmp_path, uninterrupted, iteration):
+    """The last iteration of an epoch stops at the epoch's end (its checkpoint, validation and
+    count belong to it; the epoch does not train again)."""
+    full = uninterrupted('epoch', **EPOCH)
+    assert [v[1] for v in full['validations']] == [1, 2, 3]
+    _assert_same_run(_train(tmp_path, [dict(iteration=iteration)], **EPOCH), full)
+
+
+def test_two_stops_in_one_run(tmp_path, uninterrupted):
+    full = uninterrupted('iter', **ITER)
+    _assert_same_run(_train(tmp_path, [dict(iteration=2), dict(iteration=8)], **ITER), full)
+
+
+@pytest.mark.parametrize('loop', ['iter', 'epoch'])
+def test_stop_during_validation_with_ema(tmp_path, uninterrupted, loop):
+    """SIGUSR1 in a validation batch, and again during the save, with EMAHook on: the checkpoint
+    holds the training weights (not the averaged ones swapped in for validation), the
+    validation runs again first on resume."""
+    settings = dict(ITER if loop == 'iter' else EPOCH, ema=True)
+    full = uninterrupted(f'{loop}_ema', **settings)
+    stop = dict(iteration=6 if loop == 'iter' else 12, val_batch=2, sig=signal.SIGUSR1,
+                again_in_save=True)
+    _assert_same_run(_train(tmp_path, [stop], **settings), full)
