@@ -66,9 +66,10 @@ setup(
     include_package_data=True,
     package_data={'mmtnt': ['.mim/configs/**/*', '.mim/tools/*', '.mim/model-index.yml']},
     entry_points={'console_scripts': ['mmtnt-train=mmtnt.cli:train', 'mmtnt-test=mmtnt.cli:test']},
-    python_requires='>=3.8',
+    # what has run: Python 3.11 (3.12 on the GPU check), torch 2.12.1 (tools/constraints.txt)
+    python_requires='>=3.11',
     install_requires=[
-        'torch>=2.1',
+        'torch>=2.12',
         'mmengine>=0.10.7,<0.11',
         'mmcv>=2.1.0,<2.2.0',
         'mmdet>=3.3.0,<3.4',

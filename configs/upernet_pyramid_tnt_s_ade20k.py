@@ -32,5 +32,7 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
 ]
 train_dataloader = dict(batch_size=2)
+# --auto-scale-lr scales the lr by (GPUs x 2) / 16 (mmseg's schedules name no base batch)
+auto_scale_lr = dict(enable=False, base_batch_size=16)
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader

@@ -106,8 +106,8 @@ def test_auto_attention_trains_like_either_kernel(kernel):
 def test_auto_attention_kernel_choice(monkeypatch):
     """'auto' on a CPU: float32 trains the inner (16-word) attention with the manual kernel and
     keeps SDPA for the outer attention and for inference; bfloat16 runs attention over up to
-    1024 keys (TNT-S's inner, outer and windowed attention) manually, in inference too; float16
-    (no fast CPU matmul for a manual kernel) runs SDPA everywhere."""
+    1025 keys (TNT-S's inner, outer at 512 and windowed attention) manually, in inference too;
+    float16 (no fast CPU matmul for a manual kernel) runs SDPA everywhere."""
     import mmtnt.layers.attention as attention
     calls = []
     real_sdpa = attention.F.scaled_dot_product_attention
@@ -129,7 +129,7 @@ def test_auto_attention_kernel_choice(monkeypatch):
             model(x)
         assert sorted(calls) == sdpa_calls, dtype
     q = torch.zeros(1, 1, 1, 8, dtype=torch.bfloat16)
-    for keys, fused in [(1024, False), (1025, True)]:
+    for keys, fused in [(1025, False), (1026, True)]:  # 512x512: 1024 patches + class token
         k = torch.zeros(1, 1, keys, 8, dtype=torch.bfloat16)
         assert attention.use_fused_kernel('auto', q, k) is fused
 

@@ -46,6 +46,9 @@ def test_full_configs_start_from_imagenet_toy_from_scratch(path):
 def test_config_builds_model(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ['mmtnt']
+    # tools/train.py --auto-scale-lr: the total batch (GPUs x batch per GPU) the lr was set for
+    base = cfg.get('auto_scale_lr', {}).get('base_batch_size')
+    assert isinstance(base, int) and base >= cfg.train_dataloader.batch_size
     model = build_in_scope(cfg, 'model')
     assert type(model.backbone).__name__ == ('PyramidTNT' if 'pyramid' in path else 'TNTBackbone')
 
@@ -59,3 +62,4 @@ def test_toy_config_builds_datasets(path, toy_data_root):
         dataset = build_in_scope(cfg, ds_cfg)
         assert len(dataset) > 0
         assert dataset.metainfo['classes'][-1] == 'triangle'
+

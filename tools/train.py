@@ -44,8 +44,9 @@ def main():
                          f'has {wrapper_type}.')
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
-            raise RuntimeError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
-                               'in the config.')
+            raise ValueError(f'--auto-scale-lr: {args.config} names no batch size its lr was set '
+                             f'for; add `auto_scale_lr = dict(base_batch_size=N)` (N = GPUs x '
+                             f'batch per GPU of the schedule) to the config.')
         cfg.auto_scale_lr.enable = True
     load_from_if_fresh = None
     if args.resume == 'auto':  # the work dir's newest complete checkpoint, else load_from

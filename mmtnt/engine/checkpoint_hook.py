@@ -4,7 +4,8 @@ It writes through :mod:`~mmtnt.engine.atomic_io` (atomic files), prunes old chec
 after the new one is complete, chooses the resume checkpoint with :mod:`~mmtnt.engine.resume`,
 saves every rank's random state (:mod:`~mmtnt.engine.rng_state`) and restores it where the
 resumed run reaches the saved iteration (:mod:`~mmtnt.engine.dataloader_resume`). The saving of a
-stop is :class:`~mmtnt.engine.PreemptionHook`'s, through :meth:`SafeCheckpointHook.write_checkpoint`.
+stop is :class:`~mmtnt.engine.PreemptionHook`'s, through
+:meth:`SafeCheckpointHook.write_checkpoint`.
 """
 import os.path as osp
 from typing import Optional

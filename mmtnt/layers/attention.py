@@ -42,11 +42,12 @@ FusedAttn = Union[bool, str]
 #   attention (16 words, 6-channel heads, thousands of sequences a batch), whose SDPA backward
 #   is slower than autograd through two batched matmuls;
 # - bfloat16 attention over at most BF16_MANUAL_ATTENTION keys, forward and backward: TNT-S's
-#   inner, outer (197 patches at 224, 1025 at 512) and windowed attention. Beyond (4201 patches
-#   at 800x1344) SDPA is faster again.
+#   inner, outer (197 tokens at 224, 1025 at 512: 1024 patches and the class token) and windowed
+#   attention, each measured faster with the manual kernel (docs/speed.md). At 4201 keys
+#   (800x1344) SDPA is faster again; lengths between were not measured.
 # float16 keeps SDPA: CPUs have no fast float16 matmul, which the manual kernel would run on.
 SHORT_ATTENTION = 32
-BF16_MANUAL_ATTENTION = 1024
+BF16_MANUAL_ATTENTION = 1025
 
 
 def check_fused_attn(fused_attn: FusedAttn) -> FusedAttn:
