@@ -60,7 +60,8 @@ def test_sigterm_to_the_process_group(tmp_path, at, status):
     if at == 'before_run':
         assert 'before the first iteration' in log and checkpoints == []
         assert stop_file.read_text().split() == ['75']
-    elif at == 'iteration':  # signalled in iteration 5 (0-based 4): stops after it
+        return
+    if at == 'iteration':  # signalled in iteration 5 (0-based 4): stops after it
         assert 'stopping at iteration 5' in log and checkpoints == ['iter_4.pth', 'iter_5.pth']
         assert stop_file.read_text().split() == ['75', str(work / 'iter_5.pth')]
     else:
@@ -80,11 +81,12 @@ def _wait_for(path: Path, text: str, proc, timeout=240):
 
 
 @pytest.mark.slow
-def test_dist_train_sh_stops_on_sigterm_to_its_process_group(tmp_path):
-    """tools/dist_train.sh with 2 gloo processes and 2 workers each; SIGTERM to the script's
-    whole process group (bash, torchrun, the ranks, their workers), as a scheduler sends it:
-    one checkpoint, the script exits 75 (torchrun itself reports a failure), and running it
-    again with --resume finishes the run."""
+@pytest.mark.parametrize('target', ['group', 'script'])
+def test_dist_train_sh_stops_on_sigterm(tmp_path, target):
+    """tools/dist_train.sh with 2 gloo processes and 2 workers each. SIGTERM to the script's
+    whole process group (bash, torchrun, the ranks, their workers), as a scheduler sends it, or
+    to the script alone (a container's PID 1): one checkpoint, the script exits 75 (torchrun
+    itself reports a failure), and running it again with --resume finishes the run."""
     work = tmp_path / 'work'
     config = _config(tmp_path, "[dict(type='TinyProgress', sleep=0.3)]")
     port = str(29800 + os.getpid() % 1000)
@@ -96,13 +98,18 @@ def test_dist_train_sh_stops_on_sigterm_to_its_process_group(tmp_path):
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         _wait_for(log_path, 'rank 1 finished iteration 3', proc)
-        os.killpg(proc.pid, signal.SIGTERM)
+        if target == 'group':
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=120) == PREEMPTED_EXIT_CODE, log_path.read_text()[-3000:]
     text = log_path.read_text()
     assert WORKER_DIED not in text and 'torchrun returned 1; exiting with 75' in text
     stopped = sorted(p.name for p in work.glob('*.pth'))
     assert len(stopped) in (1, 2) and all(checkpoint_problem(str(work / p)) is None
                                           for p in stopped)
+    if target == 'script':
+        return
     env['PORT'] = str(int(port) + 1)
     done = subprocess.run(command + ['--resume'], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)

@@ -98,6 +98,9 @@ def test_find_resumable_checkpoint_follows_the_runs_records(tmp_path):
 
 
 @pytest.mark.parametrize('kwargs, match', [(dict(signals=['SIGNOPE']), 'unknown signal'),
+                                           (dict(signals=[9]), 'can catch'),
+                                           (dict(signals=[999]), 'can catch'),
+                                           (dict(exit_code=True), 'exit_code'),
                                            (dict(signals=[]), 'empty'),
                                            (dict(exit_code=0), 'exit_code')])
 def test_preemption_hook_rejects_bad_arguments(kwargs, match):
@@ -422,3 +425,22 @@ def test_uneven_validation_batches_do_not_hang_the_agreement(tmp_path):
     outs = _finish(procs, PREEMPTED_EXIT_CODE)
     assert 'stopping at the end of the validation after iteration 4' in outs[0]
     assert _checkpoints(work) == ['iter_4.pth']
+
+
+def test_a_stop_signal_during_the_replay_ends_the_run(tmp_path, monkeypatch):
+    """A resumed run replays the batches up to its resume point (no hook runs meanwhile); a
+    stop signal then ends it there, with nothing new to save, instead of after the replay."""
+    from mmtnt.engine import dataloader_resume
+    monkeypatch.setattr(dataloader_resume, 'REPLAY_CHECK_EVERY', 2)
+    build_runner(tmp_path, max_iters=8, interval=8).train()
+
+    class SignalBeforeTheReplay(Hook):
+
+        def before_train_epoch(self, runner):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    runner = build_runner(tmp_path, max_iters=12, resume=True, hooks=[SignalBeforeTheReplay()])
+    _stop(runner)
+    log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
+    assert 'while replaying the data to iteration 8' in log
+    assert _checkpoints(tmp_path) == ['iter_8.pth']

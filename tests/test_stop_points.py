@@ -97,9 +97,25 @@ def test_epoch_based_stop_points(tmp_path, uninterrupted, iteration):
     _assert_same_run(_train(tmp_path, [dict(iteration=iteration)], **EPOCH), full)
 
 
-def test_two_stops_in_one_run(tmp_path, uninterrupted):
-    full = uninterrupted('iter', **ITER)
-    _assert_same_run(_train(tmp_path, [dict(iteration=2), dict(iteration=8)], **ITER), full)
+@pytest.mark.parametrize('loop, stops', [('iter', [2, 8]), ('epoch', [8, 11])],
+                         ids=['iteration-based', 'epoch-based-in-the-resumed-epoch'])
+def test_two_stops_in_one_run(tmp_path, uninterrupted, loop, stops):
+    """The second epoch-based stop falls on the last iteration of the epoch the run resumed in
+    the middle of."""
+    settings = ITER if loop == 'iter' else EPOCH
+    full = uninterrupted(loop, **settings)
+    _assert_same_run(_train(tmp_path, [dict(iteration=i) for i in stops], **settings), full)
+
+
+def test_stop_during_the_pending_validation_of_a_restart(tmp_path, uninterrupted):
+    """Stopped at an epoch's end with its validation pending, then stopped again during that
+    validation after the restart: the periodic checkpoint of the epoch is rewritten, not taken
+    for a stop's own (and removed later)."""
+    settings = dict(EPOCH, max_keep_ckpts=3)
+    full = uninterrupted('epoch_keep3', **settings)
+    assert full['files'] == ['epoch_1.pth', 'epoch_2.pth', 'epoch_3.pth']
+    stops = [dict(iteration=5), dict(iteration=6, val_batch=1)]
+    _assert_same_run(_train(tmp_path, stops, **settings), full)
 
 
 @pytest.mark.parametrize('loop', ['iter', 'epoch'])

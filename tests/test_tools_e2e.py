@@ -204,6 +204,9 @@ def _fake_slurm(tmp_path, statuses, scontrol_status=0):
         f'echo "$@" >> {tmp_path}/srun_calls\n'
         f'status=$(head -n1 {tmp_path}/statuses); sed -i 1d {tmp_path}/statuses\n'
         'case "$status" in *+stop) echo "75 ckpt.pth" > "$MMTNT_STOP_FILE";; esac\n'
+        # a stopped run has written a checkpoint of its own
+        'for a in "$@"; do case "$a" in --work-dir=*) wd=${a#--work-dir=};; esac; done\n'
+        'case "$status" in 75|*+stop) echo "$wd/iter_8.pth" > "$wd/last_checkpoint";; esac\n'
         'exit "${status%+stop}"\n')
     (bin_dir / 'scontrol').write_text(
         f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/scontrol\nexit {scontrol_status}\n')
@@ -245,12 +248,20 @@ def test_slurm_train_explicit_resume_is_for_the_first_start_only(tmp_path, resum
     env['SLURM_JOB_ID'] = '4242'
     _slurm_train(env, *resume, '--amp')
     assert _srun_calls(tmp_path)[0].endswith('--launcher=slurm --amp ' + ' '.join(resume))
-    requeued = tmp_path / 'requeued'
+    requeued = tmp_path / 'requeued'  # a restart, the run's own checkpoint there: --resume
     requeued.mkdir()
     env = _fake_slurm(requeued, [0])
     env.update(SLURM_JOB_ID='4242', SLURM_RESTART_COUNT='1')
+    (requeued / 'work').mkdir()
+    (requeued / 'work' / 'last_checkpoint').write_text('iter_4.pth')
     assert _slurm_train(env, *resume, '--amp').returncode == 0
     assert _srun_calls(requeued)[0].endswith('--launcher=slurm --amp --resume')
+    early = tmp_path / 'early'  # a restart before the run wrote any checkpoint: PATH again
+    early.mkdir()
+    env = _fake_slurm(early, [0])
+    env.update(SLURM_JOB_ID='4242', SLURM_RESTART_COUNT='1')
+    assert _slurm_train(env, *resume, '--amp').returncode == 0
+    assert _srun_calls(early)[0].endswith('--launcher=slurm --amp ' + ' '.join(resume))
 
 
 def test_slurm_train_stops_requeueing_at_max_requeues(tmp_path):
@@ -268,6 +279,35 @@ def test_slurm_train_restarts_srun_where_requeue_fails(tmp_path):
     proc = _slurm_train(env)
     assert proc.returncode == 0 and 'cannot be requeued' in proc.stdout
     assert len(_srun_calls(tmp_path)) == 2
+
+
+def test_slurm_train_passes_a_signal_to_its_shell_on_to_srun(tmp_path):
+    """SIGTERM to the batch shell alone (scancel --full, --signal=B:...) reaches srun (which
+    hands it to the tasks); the stop then requeues as usual."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'srun').write_text(
+        '#!/usr/bin/env bash\n'
+        f'trap \'echo "75 ckpt" > "$MMTNT_STOP_FILE"; echo got-TERM >> {tmp_path}/srun_log; '
+        'exit 143\' TERM\n'
+        f'echo started >> {tmp_path}/srun_log\n'
+        'for i in $(seq 600); do sleep 0.1; done\n')
+    (bin_dir / 'scontrol').write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/scontrol\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
+    env.update(PATH=f'{bin_dir}:{env["PATH"]}', PYTHON=sys.executable, SLURM_JOB_ID='4242')
+    proc = subprocess.Popen(['bash', 'tools/slurm_train.sh', 'gpu', 'tnt', TOY,
+                             str(tmp_path / 'work')], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 30
+    while not (tmp_path / 'srun_log').exists():
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)  # the script's pid only
+    assert proc.wait(timeout=30) == 75, proc.stdout.read()
+    assert 'got-TERM' in (tmp_path / 'srun_log').read_text()
+    assert (tmp_path / 'scontrol').read_text().split() == ['requeue', '4242']
 
 
 def test_slurm_train_restarts_srun_outside_a_batch_job(tmp_path):

@@ -3,8 +3,8 @@
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as in mmdet. Without GPUs it trains on CPU (gloo).
 # PYTHON: the interpreter to run (default: python).
 #
-# A run stopped by SIGTERM or SIGUSR1 (to this script's process group, as schedulers send it, or
-# to torchrun, which forwards both) checkpoints at the next iteration and this script exits with
+# A run stopped by SIGTERM or SIGUSR1 (to this script's process group, as schedulers send it, to
+# this script, or to torchrun: each is passed on to the workers) checkpoints at the next iteration and this script exits with
 # status 75, whatever torchrun returns (it reports a worker's 75 as its own failure): a job
 # script that runs `tools/dist_train.sh CONFIG N --resume` again on 75 continues the run.
 # torchrun waits SHUTDOWN_TIMEOUT seconds (120) for its workers to save before it kills them.
@@ -18,16 +18,14 @@ SHUTDOWN_TIMEOUT=${SHUTDOWN_TIMEOUT:-120}
 PYTHON=${PYTHON:-python}
 PREEMPTED=75
 
+source "$(dirname "$0")/forward_signals.sh"
 # every rank writes its stop status here (mmtnt.engine.PreemptionHook)
 MMTNT_STOP_FILE=$(mktemp "${TMPDIR:-/tmp}/mmtnt_stop.XXXXXX")
 export MMTNT_STOP_FILE
 trap 'rm -f "$MMTNT_STOP_FILE"' EXIT
-# the workers act on these; this script waits for torchrun instead of dying first
-trap 'echo "[dist_train] SIGTERM: waiting for the run to checkpoint and stop"' TERM
-trap 'echo "[dist_train] SIGUSR1: waiting for the run to checkpoint and stop"' USR1
 
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
+export PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH
+run_forwarding children "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \
@@ -38,7 +36,7 @@ PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
     "$(dirname "$0")/train.py" \
     "$CONFIG" \
     --launcher pytorch "${@:3}"
-status=$?
+status=$STATUS
 if [ -s "$MMTNT_STOP_FILE" ]; then
   echo "[dist_train] stopped with a checkpoint ($(cat "$MMTNT_STOP_FILE")); torchrun returned" \
        "${status}; exiting with ${PREEMPTED}: run again with --resume to continue"

@@ -11,10 +11,12 @@
 #
 # Every start resumes from WORK_DIR's newest complete checkpoint (train.py --resume), or, on an
 # empty WORK_DIR, starts from the config's load_from. A `--resume PATH` / `--resume=PATH` given
-# here applies to the job's first start only. PYTHON: the interpreter (default: python).
+# here applies to the job's first start, and to restarts until the run has written a checkpoint.
+# PYTHON: the interpreter (default: python).
 set -x
 
 source "$(dirname "$0")/slurm_common.sh"
+source "$(dirname "$0")/forward_signals.sh"
 slurm_args "$1" "$2"
 CONFIG=$3
 WORK_DIR=$4
@@ -44,16 +46,22 @@ done
 # the ranks write "75 CHECKPOINT" here when they stop (on the shared file system)
 export MMTNT_STOP_FILE="${WORK_DIR}/.stop_status"
 restarts=${SLURM_RESTART_COUNT:-0}
-RESUME=(--resume)
-if [ "$restarts" -eq 0 ]; then RESUME=("${FIRST_RESUME[@]}"); fi
+first_start=1
+if [ "$restarts" -gt 0 ]; then first_start=0; fi
 
 while true; do
   mkdir -p "$WORK_DIR"
   rm -f "$MMTNT_STOP_FILE"
-  srun "${SRUN[@]}" --signal=USR1@"${SIGNAL_LEAD}" \
+  # the explicit --resume PATH holds until the run has a checkpoint of its own
+  RESUME=("${FIRST_RESUME[@]}")
+  if [ "$first_start" -eq 0 ] && [ -e "${WORK_DIR}/last_checkpoint" ]; then RESUME=(--resume); fi
+  first_start=0
+  # a SIGTERM / SIGUSR1 to this batch shell alone (scancel --full, --signal=B:USR1) goes to srun,
+  # which hands it to every task
+  run_forwarding command srun "${SRUN[@]}" --signal=USR1@"${SIGNAL_LEAD}" \
       "$PYTHON" -u "$(dirname "$0")/train.py" "${CONFIG}" --work-dir="${WORK_DIR}" \
       --launcher="slurm" "${REST[@]}" "${RESUME[@]}"
-  status=$?
+  status=$STATUS
   if [ -s "$MMTNT_STOP_FILE" ]; then
     echo "[slurm_train] stopped with a checkpoint ($(cat "$MMTNT_STOP_FILE")); srun returned ${status}"
     status=$PREEMPTED
@@ -67,7 +75,6 @@ while true; do
     exit "$status"
   fi
   restarts=$((restarts + 1))
-  RESUME=(--resume)
   if [ -n "${SLURM_JOB_ID:-}" ]; then
     if scontrol requeue "${SLURM_JOB_ID}"; then  # slurm runs this script again
       exit "$status"

@@ -8,6 +8,7 @@ stop is :class:`~mmtnt.engine.PreemptionHook`'s, through
 :meth:`SafeCheckpointHook.write_checkpoint`.
 """
 import os.path as osp
+from functools import partial
 from typing import Optional
 
 from mmengine.dist import broadcast_object_list, get_rank, get_world_size, is_main_process
@@ -127,6 +128,8 @@ class SafeCheckpointHook(CheckpointHook):
                     runner.logger.warning(f'Removed {path}, left by a save that was killed.')
         self.file_backend = _DeferredRemovals(self.file_backend)
         hub = runner.message_hub
+        if self.last_ckpt is None and hub.get_info('last_ckpt'):
+            self.last_ckpt = hub.get_info('last_ckpt')  # mmengine 0.10.7 forgets it on resume
         states = hub.get_info(RNG_KEY) if runner.iter > 0 else None
         hub.runtime_info.pop(RNG_KEY, None)
         state = self._restore_at_resume_point(runner, states) if states is not None else None
@@ -158,15 +161,19 @@ class SafeCheckpointHook(CheckpointHook):
             restore_rng_state(state)
             self._resumed_rng_states = None
 
+        # a stop signal during the replay (PreemptionHook) ends the run there
+        checks = [h.check_during_replay for h in runner.hooks
+                  if hasattr(h, 'check_during_replay')]
+        check = partial(checks[0], runner) if checks else None
         loop = runner.train_loop
         if hasattr(loop, 'dataloader_iterator'):  # IterBasedTrainLoop replays runner.iter batches
             loop.dataloader_iterator = RestoreAfter(loop.dataloader_iterator, runner.iter,
-                                                     restore)
+                                                    restore, check)
         else:  # EpochBasedTrainLoop: skip the batches of this epoch already trained
             skip = runner.iter - runner.epoch * len(loop.dataloader)
             if skip < 0 or skip >= len(loop.dataloader):
                 skip = 0
-            loop.dataloader = SkipThenRestore(loop.dataloader, skip, restore)
+            loop.dataloader = SkipThenRestore(loop.dataloader, skip, restore, check)
             if skip:
                 runner.logger.info(f'Resuming in the middle of epoch {runner.epoch + 1}: '
                                    f'skipping its first {skip} batches.')

@@ -5,17 +5,24 @@ trained, and an ``EpochBasedTrainLoop`` at the start of the saved epoch. These w
 saved random state at the point the resumed run reaches the saved iteration, and let an
 epoch-based run stopped in the middle of an epoch continue at the next batch of that epoch.
 """
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
+
+#: While replaying batches to the resume point, ``check`` runs every this many batches (a stop
+#: signal then ends the run instead of waiting for the replay to finish).
+REPLAY_CHECK_EVERY = 20
 
 
 class RestoreAfter:
     """An iterator that calls ``restore`` once, right before item ``skip`` is fetched (for an
-    ``IterBasedTrainLoop``, whose resume replays ``skip`` batches)."""
+    ``IterBasedTrainLoop``, whose resume replays ``skip`` batches), and ``check`` every
+    :data:`REPLAY_CHECK_EVERY` items before that (all ranks replay alike)."""
 
-    def __init__(self, iterator: Iterator, skip: int, restore: Callable[[], None]) -> None:
+    def __init__(self, iterator: Iterator, skip: int, restore: Callable[[], None],
+                 check: Optional[Callable[[], None]] = None) -> None:
         self._iterator = iterator
         self._skip = skip
         self._restore = restore
+        self._check = check
         self._count = 0
 
     def __iter__(self):
@@ -25,6 +32,9 @@ class RestoreAfter:
         if self._restore is not None and self._count == self._skip:
             self._restore()
             self._restore = None
+        elif self._restore is not None and self._check is not None and self._count and \
+                self._count % REPLAY_CHECK_EVERY == 0:
+            self._check()
         self._count += 1
         return next(self._iterator)
 
@@ -36,10 +46,12 @@ class SkipThenRestore:
     """A data loader whose next ``__iter__`` skips ``skip`` batches and then calls ``restore``:
     an epoch-based loop resumed in the middle of an epoch continues at the batch it stopped at."""
 
-    def __init__(self, dataloader, skip: int, restore: Callable[[], None]) -> None:
+    def __init__(self, dataloader, skip: int, restore: Callable[[], None],
+                 check: Optional[Callable[[], None]] = None) -> None:
         self._dataloader = dataloader
         self._skip = skip
         self._restore = restore
+        self._check = check
 
     def __iter__(self):
         if self._restore is None:
@@ -49,7 +61,9 @@ class SkipThenRestore:
             restore()       # iterator drew its seed
             return iter(self._dataloader)
         iterator = iter(self._dataloader)
-        for _ in range(self._skip):  # loads the batches, as mmengine's iteration loop does
+        for count in range(self._skip):  # loads the batches, as mmengine's iteration loop does
+            if self._check is not None and count and count % REPLAY_CHECK_EVERY == 0:
+                self._check()
             next(iterator)
         restore()
         return iterator

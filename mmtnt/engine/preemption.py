@@ -70,8 +70,13 @@ def signal_numbers(signals: Sequence[Union[str, int]]) -> List[int]:
         ValueError: a name that no platform has, or a value that is not a name or a number.
     """
     numbers = []
+    catchable = set(signal.valid_signals()) - {signal.SIGKILL if hasattr(signal, 'SIGKILL')
+                                               else None}
     for sig in signals:
         if isinstance(sig, int) and not isinstance(sig, bool):
+            if sig not in catchable:
+                raise ValueError(f'PreemptionHook: {sig} is not a signal a process can catch on '
+                                 f'this platform; give names such as "SIGTERM" or "SIGUSR1".')
             numbers.append(sig)
             continue
         name = sig.upper() if isinstance(sig, str) else None
@@ -121,13 +126,13 @@ def received_signal() -> Optional[int]:
 WORKER_IGNORED_SIGNALS = set(signal_numbers(DEFAULT_SIGNALS))
 
 
-def _watch_stop_signals(signals: set, parent: int) -> None:
+def _watch_stop_signals(signals: set, loader_pid: int) -> None:
     """In a data-loader worker: take the stop signals (blocked in every thread) one by one; the
-    loader's own SIGTERM (its parent shutting it down, as torch's worker handler does) ends the
-    worker, any other sender's is ignored."""
+    loader's own SIGTERM (the main process shutting it down, as torch's worker handler knows it)
+    ends the worker, any other sender's is ignored."""
     while True:
         info = signal.sigwaitinfo(signals)
-        if info.si_signo == signal.SIGTERM and info.si_pid == parent:
+        if info.si_signo == signal.SIGTERM and info.si_pid in (loader_pid, os.getppid()):
             os._exit(0)
 
 
@@ -149,16 +154,20 @@ class IgnoreStopSignals:
     def __init__(self, signals: Sequence[int], then=None) -> None:
         self.signals = sorted(signals)
         self.then = then
+        # the process that shuts the workers down (under forkserver it is not their parent)
+        self.loader_pid = os.getpid()
 
     def __call__(self, worker_id: int) -> None:
         if hasattr(signal, 'sigwaitinfo'):
             signal.pthread_sigmask(signal.SIG_BLOCK, self.signals)
             threading.Thread(target=_watch_stop_signals, name='mmtnt-stop-signals', daemon=True,
-                             args=(set(self.signals), os.getppid())).start()
+                             args=(set(self.signals), self.loader_pid)).start()
         else:
             for sig in self.signals:
                 if sig != signal.SIGTERM:
                     signal.signal(sig, signal.SIG_IGN)
+            if hasattr(signal, 'pthread_sigmask'):  # forked with it blocked: torch's handling
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
         if self.then is not None:
             self.then(worker_id)
 
@@ -173,6 +182,8 @@ class SignalSafeDataLoader(DataLoader):
     def __iter__(self):
         if self.num_workers == 0 or not hasattr(signal, 'pthread_sigmask'):
             return super().__iter__()
+        if isinstance(self.worker_init_fn, IgnoreStopSignals):
+            self.worker_init_fn.loader_pid = os.getpid()
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
         try:
             return super().__iter__()
@@ -231,7 +242,8 @@ class PreemptionHook(Hook):
             raise ValueError('PreemptionHook: `signals` is empty; give at least one signal.')
         self.signals = signal_numbers(signals)
         WORKER_IGNORED_SIGNALS.update(self.signals)
-        if not isinstance(exit_code, int) or not 0 < exit_code < 256:
+        if not isinstance(exit_code, int) or isinstance(exit_code, bool) or \
+                not 0 < exit_code < 256:
             raise ValueError(f'PreemptionHook: exit_code must be an int in 1..255, got '
                              f'{exit_code!r}.')
         self.exit_code = exit_code
@@ -284,12 +296,19 @@ class PreemptionHook(Hook):
             self._exit(runner, f'before the first iteration of this start (iteration '
                        f'{runner.iter}): nothing new to save', path=None)
 
+    def check_during_replay(self, runner) -> None:
+        """Called while a resumed run replays the data to its resume point (all ranks alike)."""
+        if self._training and self._all_agree_to_stop():
+            self._exit(runner, f'while replaying the data to iteration {runner.iter}: nothing '
+                       f'new to save', path=None)
+
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if self._stop_at_epoch_end or not self._all_agree_to_stop():
             return
         loop = runner.train_loop
         by_epoch = isinstance(loop, EpochBasedTrainLoop)
-        if by_epoch and batch_idx == len(loop.dataloader) - 1:
+        # (batch_idx counts from 0 again in an epoch resumed in its middle)
+        if by_epoch and runner.iter + 1 == (runner.epoch + 1) * len(loop.dataloader):
             self._stop_at_epoch_end = True  # its checkpoint and validation belong to the epoch
             return
         self._stop(runner, 'iteration', runner.iter + 1, during_val=False,
@@ -317,10 +336,19 @@ class PreemptionHook(Hook):
                        val_due=True)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        # every rank is here together; the validation is complete (best checkpoint included)
-        if self._training and self._val_agreed_batches and self._all_agree_to_stop():
+        # every rank is here together; the validation is complete (best checkpoint included).
+        # After the run's last validation nothing is left to do: the run ends with status 0.
+        if self._training and self._val_agreed_batches and not self._run_done(runner) \
+                and self._all_agree_to_stop():
             self._stop(runner, 'the end of the validation after iteration', runner.iter,
                        during_val=False, val_due=False, after_val=True)
+
+    @staticmethod
+    def _run_done(runner) -> bool:
+        loop = runner.train_loop
+        if isinstance(loop, EpochBasedTrainLoop):
+            return runner.epoch >= loop.max_epochs
+        return runner.iter >= getattr(loop, 'max_iters', float('inf'))
 
     @staticmethod
     def _validation_due(runner, step: int) -> bool:
@@ -375,7 +403,7 @@ class PreemptionHook(Hook):
         stop_file = os.environ.get(STOP_FILE_ENV)
         if stop_file:
             atomic_write(stop_file, f'{self.exit_code} {path or ""}\n')
-        self.after_run(runner)
+        runner.call_hook('after_run')  # loggers and visualizers close (this hook's releases)
         raise SystemExit(self.exit_code)
 
 

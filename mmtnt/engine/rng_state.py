@@ -14,14 +14,15 @@ from mmengine.dist import all_gather_object, get_world_size
 
 
 def capture_rng_state() -> dict:
-    """This process's random state: python, numpy, torch CPU and (if initialised) CUDA."""
+    """This process's random state: python, numpy, torch CPU and (if initialised) the current
+    CUDA device's (a resumed process may see fewer devices)."""
     version, internal, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     state = dict(python=[version, list(internal), gauss],
                  numpy=[np_name, np_keys.copy(), int(np_pos), int(np_has_gauss), float(np_gauss)],
                  torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = torch.cuda.get_rng_state()
     return state
 
 
@@ -32,7 +33,10 @@ def restore_rng_state(state: dict) -> None:
     np.random.set_state(tuple(state['numpy']))
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        cuda = state['cuda']
+        # checkpoints written before kept every visible device's; this process uses its own
+        torch.cuda.set_rng_state(cuda[torch.cuda.current_device()] if isinstance(cuda, list)
+                                 else cuda)
 
 
 def gather_rng_states(state: Optional[dict] = None) -> list:
