@@ -85,7 +85,8 @@ class SafeCheckpointHook(CheckpointHook):
         self._choose_resume_checkpoint(runner)
 
     def _choose_resume_checkpoint(self, runner) -> None:
-        # runner.load_or_resume(), which runs after before_run, reads these two settings
+        # runner.load_or_resume(), which runs after before_run, reads these two private settings
+        # (Runner._resume, Runner._load_from; mmengine 0.10.7)
         if not getattr(runner, '_resume', False):
             return
         # rank 0 reads the files and tells the others, so that all resume from the same one
