@@ -19,11 +19,11 @@
 # the 2-core Zen 3 of the attention-kernel session (0.88 s an iteration before the RPN had
 # learned, 1800 iterations would take over 25 minutes). With 32 channels, 1400 iterations: bbox
 # 0.425 / segm 0.380 in 13 min 43 s, 0.417 / 0.385 in 17 min (a busier machine) and 0.311 / 0.295
-# in 13 min 14 s; a 1200-iteration run 0.329 / 0.302 - runs from scratch vary that much (README).
+# in 13 min 14 s; a 1200-iteration run 0.329 / 0.302 - runs from scratch vary that much (docs/configs.md).
 # Tried and not kept: sampling 32 RoIs with a 2-conv mask head (0.263 at 1100 iterations);
 # mmdet's Shared2FC box head without GroupNorm (its RoI classification loss stayed at 0.60 from
 # 150 to 550 iterations, where the GroupNorm conv head's fell).
-# Also tried (one run each, README): two anchor scales a level (4 and 5.66 x stride), 0.374 /
+# Also tried (one run each, docs/configs.md): two anchor scales a level (4 and 5.66 x stride), 0.374 /
 # 0.347; RoIs at IoU 0.4-0.5 left out of the RoI heads' training, 0.277 / 0.269.
 _base_ = [
     '../_base_/models/mask_rcnn_tnt_s.py', '../_base_/datasets/toy_shapes_instance.py',
