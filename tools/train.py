@@ -5,7 +5,6 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmtnt.engine import amp_optim_wrapper_type, catch_stop_signals, enable_long_run_safety
-from mmtnt.engine.preemption import received_signal
 from mmtnt.utils import (add_common_args, cpu_bf16_missing, distributed_session, load_tool_config,
                          parse_tool_args, setup_cpu_distributed)
 
@@ -60,9 +59,6 @@ def main():
     with distributed_session():  # a stop by PreemptionHook exits with PREEMPTED_EXIT_CODE
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
-        if received_signal() is not None:  # after the last iteration: nothing left to save
-            runner.logger.info('A stop signal arrived after the last iteration; the run is '
-                               'complete.')
 
 
 if __name__ == '__main__':

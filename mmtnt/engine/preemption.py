@@ -276,6 +276,10 @@ class PreemptionHook(Hook):
                            f'with status {self.exit_code}.')
 
     def after_run(self, runner) -> None:
+        if self._training and _Note.received is not None:
+            runner.logger.info('A stop signal arrived after the last iteration; the run is '
+                               'complete.')
+        _Note.received = None  # consumed: a later run in this process starts clean
         if self._installed_here:
             release_stop_signals()
             self._installed_here = False
@@ -403,6 +407,7 @@ class PreemptionHook(Hook):
         stop_file = os.environ.get(STOP_FILE_ENV)
         if stop_file:
             atomic_write(stop_file, f'{self.exit_code} {path or ""}\n')
+        self._training = False  # (its after_run has no run left to call complete)
         runner.call_hook('after_run')  # loggers and visualizers close (this hook's releases)
         raise SystemExit(self.exit_code)
 
