@@ -114,11 +114,6 @@ def release_stop_signals() -> None:
     _Note.received = None
 
 
-def received_signal() -> Optional[int]:
-    """The first stop signal noted since :func:`catch_stop_signals`, or None."""
-    return _Note.received
-
-
 # -------------------------------------------------------------------------------------------
 # data-loader workers
 
