@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import torch
 from mmengine.fileio import get_file_backend
 from mmengine.fileio.backends import BaseStorageBackend
 from mmengine.hooks import Hook
+from mmengine.runner import Runner
 
 from mmtnt.engine import (PREEMPTED_EXIT_CODE, AtomicLocalBackend, CheckpointUnreadableError,
                           PreemptionHook, atomic_write, checkpoint_problem,
@@ -182,14 +184,15 @@ def test_kill_during_save_keeps_the_previous_checkpoint(tmp_path):
 # -- signals and the exact resume ------------------------------------------------------------
 
 
-def _start_ranks(work, port, *extra):
+def _start_ranks(work, port, *extra, world_size=2):
     env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), PYTHONUNBUFFERED='1')
     procs = []
-    for rank in range(2):
+    for rank in range(world_size):
         log = open(Path(work).parent / f'{Path(work).name}_rank{rank}_{port}.log', 'w+')
-        env_rank = dict(env, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2')
+        env_rank = dict(env, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
         procs.append((subprocess.Popen(
-            [sys.executable, TINY, str(work), '--world-size', '2', '--rank', str(rank), *extra],
+            [sys.executable, TINY, str(work), '--world-size', str(world_size), '--rank',
+             str(rank), *extra],
             cwd=ROOT, env=env_rank, stdout=log, stderr=subprocess.STDOUT), log))
     return procs
 
@@ -231,6 +234,47 @@ def test_two_processes_stop_together_on_a_signal_to_one_rank(tmp_path):
     _finish(_start_ranks(work, port + 1, '--max-iters', str(last[0] + 3), '--interval', '100',
                          '--resume'), 0)
     assert f'iter_{last[0] + 3}.pth' in _checkpoints(work)
+
+
+def _global_batches(record, world_size):
+    """The samples of each iteration, over all ranks (``RecordSamples`` files)."""
+    ranks = [Path(f'{record}.{r}').read_text().split('\n')[:-1] for r in range(world_size)]
+    return [sorted(int(i) for lines in ranks for i in lines[k].split())
+            for k in range(len(ranks[0]))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('sizes', [(2, 1), (1, 2)], ids=['2-to-1', '1-to-2'])
+def test_resume_on_another_process_count(tmp_path, sizes):
+    """Stopped after 5 of 12 iterations on ``old`` gloo processes (global batch 8) and resumed on
+    ``new``: every iteration trains the samples the unchanged run trained (none skipped, none
+    twice); the weights differ from the unchanged run's by the dropout draws of another process
+    layout (printed)."""
+    old, new = sizes
+    port = 29700 + os.getpid() % 200 + 10 * old
+    common = ('--max-iters', '12', '--interval', '12')
+    full, work = tmp_path / 'full', tmp_path / 'work'
+    _finish(_start_ranks(full, port, *common, '--batch-size', str(8 // old), '--record',
+                         str(tmp_path / 'full'), world_size=old), 0)
+    _finish(_start_ranks(work, port + 1, *common, '--batch-size', str(8 // old), '--stop-at', '4',
+                         '--record', str(tmp_path / 'first'), world_size=old),
+            PREEMPTED_EXIT_CODE)
+    # another global batch is refused (nothing written), then the right one resumes
+    outs = _finish(_start_ranks(work, port + 3, *common, '--batch-size', '4' if new == 1 else '8',
+                                '--resume', world_size=new), 1)
+    assert 'The checkpoint was trained with a global batch of 8 samples' in outs[0]
+    outs = _finish(_start_ranks(work, port + 2, *common, '--batch-size', str(8 // new),
+                                '--resume', '--record', str(tmp_path / 'resumed'),
+                                world_size=new), 0)
+    assert 'untrained samples split over the processes anew' in outs[0]
+    resumed = _global_batches(tmp_path / 'first', old) + _global_batches(tmp_path / 'resumed',
+                                                                         new)
+    assert resumed == _global_batches(tmp_path / 'full', old)
+    load = partial(torch.load, map_location='cpu', weights_only=True)
+    a, b = load(full / 'iter_12.pth')['state_dict'], load(work / 'iter_12.pth')['state_dict']
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    print(f'{old} -> {new} processes: weights after 12 iterations differ from the unchanged '
+          f'run by at most {diff:.3g}')
 
 
 # -- mixed precision ---------------------------------------------------------------------------
@@ -428,18 +472,20 @@ def test_uneven_validation_batches_do_not_hang_the_agreement(tmp_path):
 
 
 def test_a_stop_signal_during_the_replay_ends_the_run(tmp_path, monkeypatch):
-    """A resumed run replays the batches up to its resume point (no hook runs meanwhile); a
-    stop signal then ends it there, with nothing new to save, instead of after the replay."""
+    """With mmengine's Runner (its sampler replays), a resumed run loads the batches up to its
+    resume point (no hook runs meanwhile); a stop signal then ends it there, with nothing new to
+    save, instead of after the replay."""
     from mmtnt.engine import dataloader_resume
     monkeypatch.setattr(dataloader_resume, 'REPLAY_CHECK_EVERY', 2)
-    build_runner(tmp_path, max_iters=8, interval=8).train()
+    build_runner(tmp_path, max_iters=8, interval=8, runner_type=Runner).train()
 
     class SignalBeforeTheReplay(Hook):
 
         def before_train_epoch(self, runner):
             os.kill(os.getpid(), signal.SIGTERM)
 
-    runner = build_runner(tmp_path, max_iters=12, resume=True, hooks=[SignalBeforeTheReplay()])
+    runner = build_runner(tmp_path, max_iters=12, resume=True, hooks=[SignalBeforeTheReplay()],
+                          runner_type=Runner)
     _stop(runner)
     log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
     assert 'while replaying the data to iteration 8' in log

@@ -128,3 +128,35 @@ def test_stop_during_validation_with_ema(tmp_path, uninterrupted, loop):
     stop = dict(iteration=6 if loop == 'iter' else 12, val_batch=2, sig=signal.SIGUSR1,
                 again_in_save=True)
     _assert_same_run(_train(tmp_path, [stop], **settings), full)
+
+
+@pytest.mark.parametrize('loop', ['iter', 'epoch'])
+def test_resume_loads_no_batch_already_trained(tmp_path, uninterrupted, loop):
+    """Resumed at iteration 10 of 12 (epoch-based: 10 of 18, in the middle of epoch 2), the run
+    makes only the samples it trains and validates; the result is the uninterrupted run's."""
+    settings = ITER if loop == 'iter' else EPOCH
+    full = uninterrupted(loop, **settings)
+    work = tmp_path / 'work'
+    runner = build_runner(work, hooks=[SendSignal(9)], **settings)
+    with pytest.raises(SystemExit):
+        runner.train()
+    runner = build_runner(work, resume=True, **settings)
+    runner.train()
+    trained = (settings['max_iters'] - 10) * 4
+    validated = 24 * (1 if loop == 'iter' else 2)  # after 12 / after epochs 2 and 3
+    assert runner.train_dataloader.dataset.reads == trained
+    assert runner.val_dataloader.dataset.reads == validated
+    assert runner.iter == full['iter']
+    for k, v in full['weights'].items():
+        assert (parameters(runner)[k] == v).all()
+
+
+@pytest.mark.parametrize('loop', ['iter', 'epoch'])
+def test_stop_with_persistent_data_loader_workers(tmp_path, uninterrupted, loop):
+    """Augmentation drawn in two persistent workers: seeded per sample, so the resumed run
+    (new workers) draws what the uninterrupted run drew. (The validation data of the tiny run
+    draws noise too, which persistent validation workers would carry from one validation to the
+    next: it is loaded in the main process here.)"""
+    settings = dict(ITER if loop == 'iter' else EPOCH, num_workers=2, val_workers=0)
+    full = uninterrupted(f'{loop}_workers', **settings)
+    _assert_same_run(_train(tmp_path, [dict(iteration=8)], **settings), full)

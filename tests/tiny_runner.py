@@ -31,6 +31,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import mmtnt  # noqa: F401  registers the hooks, atomic writes and safe loading
+from mmtnt.engine import PreemptibleRunner
 from mmtnt.utils import distributed_session
 
 
@@ -42,13 +43,15 @@ class NoisyPoints(Dataset):
         g = torch.Generator().manual_seed(1)
         self.x = torch.randn(size, 4, generator=g)
         self.y = self.x.sum(1, keepdim=True)
+        self.reads = 0
 
     def __len__(self):
         return len(self.x)
 
     def __getitem__(self, i):
+        self.reads += 1  # items made in this process (data-loader workers count their own)
         noise = np.random.normal(0, 0.1, 4).astype(np.float32) + random.random() * 0.01
-        return dict(inputs=self.x[i] + torch.from_numpy(noise), targets=self.y[i])
+        return dict(inputs=self.x[i] + torch.from_numpy(noise), targets=self.y[i], index=i)
 
 
 @MODELS.register_module(force=True)
@@ -58,7 +61,7 @@ class TinyModel(BaseModel):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 1))
 
-    def forward(self, inputs, targets, mode='loss'):
+    def forward(self, inputs, targets, index=None, mode='loss'):
         pred = self.net(torch.stack(inputs))
         if mode == 'loss':
             return dict(loss=((pred - torch.stack(targets))**2).mean())
@@ -107,6 +110,17 @@ class SendSignal(Hook):
             os.kill(os.getpid(), self.sig)
 
 
+class RecordSamples(Hook):
+    """Append the dataset indices of every training batch to ``path`` (one line a batch)."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        with open(self.path, 'a') as f:
+            f.write(' '.join(str(int(i)) for i in data_batch['index']) + '\n')
+
+
 @HOOKS.register_module(force=True)
 class TinyProgress(Hook):
     """Print ``rank R finished iteration N`` after every iteration and sleep ``sleep`` seconds
@@ -147,15 +161,19 @@ class SignalGroupAt(Hook):
 
 def build_runner(work_dir, max_iters=12, by_epoch=False, resume=False, interval=4,
                  max_keep_ckpts=2, val_interval=None, hooks=(), distributed=False,
-                 num_workers=0, amp=None, ema=False, val_size=24, checkpoint=None):
-    """A Runner of the tiny run. ``by_epoch``: EpochBasedTrainLoop over 6 batches an epoch
+                 num_workers=0, amp=None, ema=False, val_size=24, checkpoint=None, batch_size=4,
+                 runner_type=PreemptibleRunner, val_workers=None):
+    """A Runner of the tiny run (``runner_type``: PreemptibleRunner, as tools/train.py runs
+    it). ``by_epoch``: EpochBasedTrainLoop over 6 batches an epoch
     (``max_iters`` must then be a multiple of 6), else IterBasedTrainLoop. ``ema``: with
     mmengine's EMAHook. ``val_size``: validation points (batches of 4; in two processes an odd
     size gives the ranks different batch counts). ``checkpoint``: more SafeCheckpointHook
     arguments."""
-    loader = dict(dataset=NoisyPoints(), batch_size=4, num_workers=num_workers,
+    loader = dict(dataset=NoisyPoints(), batch_size=batch_size, num_workers=num_workers,
                   persistent_workers=num_workers > 0, collate_fn=dict(type='pseudo_collate'))
-    val_loader = dict(loader, dataset=NoisyPoints(val_size),
+    val_workers = num_workers if val_workers is None else val_workers
+    val_loader = dict(loader, dataset=NoisyPoints(val_size), num_workers=val_workers,
+                      persistent_workers=val_workers > 0,
                       sampler=dict(type='DefaultSampler', shuffle=False, round_up=False))
     if by_epoch:
         train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_iters // 6,
@@ -169,7 +187,7 @@ def build_runner(work_dir, max_iters=12, by_epoch=False, resume=False, interval=
     if amp:
         optim_wrapper.update(type='AutocastOptimWrapper', dtype=amp)
     torch.manual_seed(0)  # the model is built before the Runner seeds: same weights every run
-    return Runner(
+    return runner_type(
         model=TinyModel(),
         work_dir=str(work_dir),
         experiment_name=f'tiny_{uuid.uuid4().hex}',
@@ -213,6 +231,11 @@ def main():
     parser.add_argument('--slow', type=float, default=0., help='seconds to sleep an iteration')
     parser.add_argument('--val-interval', type=int, default=None)
     parser.add_argument('--val-size', type=int, default=24)
+    parser.add_argument('--batch-size', type=int, default=4, help='per process')
+    parser.add_argument('--stop-at', type=int, default=None,
+                        help='rank 0 sends itself SIGTERM in this iteration (0-based)')
+    parser.add_argument('--record', default=None,
+                        help='append the sample indices of each training batch to RECORD.RANK')
     parser.add_argument('--signal-in-val', type=int, nargs=2, default=None,
                         metavar=('ITERATION', 'BATCH'),
                         help='this rank sends itself SIGTERM in that validation batch')
@@ -224,6 +247,10 @@ def main():
         hooks.append(TinyProgress(args.slow))
     if args.signal_in_val:
         hooks.append(SendSignal(args.signal_in_val[0], val_batch=args.signal_in_val[1]))
+    if args.stop_at is not None and args.rank == 0:
+        hooks.append(SendSignal(args.stop_at))
+    if args.record:
+        hooks.append(RecordSamples(f'{args.record}.{args.rank}'))
     if args.die_in_save:
         import mmtnt.engine.atomic_io as safe_checkpoint
         saves = []
@@ -244,7 +271,7 @@ def main():
     runner = build_runner(args.work_dir, max_iters=args.max_iters, interval=args.interval,
                           max_keep_ckpts=args.max_keep_ckpts, resume=args.resume, hooks=hooks,
                           distributed=distributed, val_interval=args.val_interval,
-                          val_size=args.val_size)
+                          val_size=args.val_size, batch_size=args.batch_size)
     with distributed_session():  # leaves the process group together, also after a stop
         runner.train()
 

@@ -20,6 +20,10 @@ def parse_args():
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint; without a path, from the latest one in the work dir')
+    parser.add_argument(
+        '--accept-batch-change', action='store_true',
+        help='resume a checkpoint trained with another global batch (GPUs x batch per GPU x '
+        'accumulative_counts) at its sample position; the schedule in iterations is not rescaled')
     add_common_args(parser, 'train_cfg.max_iters=100')
     return parse_tool_args(parser)
 
@@ -55,6 +59,8 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
     enable_long_run_safety(cfg, load_from_if_fresh)
+    if args.accept_batch_change:
+        cfg.default_hooks.checkpoint.accept_batch_change = True
     setup_cpu_distributed(cfg)
     with distributed_session():  # a stop by PreemptionHook exits with PREEMPTED_EXIT_CODE
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

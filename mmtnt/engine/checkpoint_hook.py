@@ -11,7 +11,8 @@ import os.path as osp
 from functools import partial
 from typing import Optional
 
-from mmengine.dist import broadcast_object_list, get_rank, get_world_size, is_main_process
+from mmengine.dist import (all_gather_object, broadcast_object_list, get_rank, get_world_size,
+                           is_main_process)
 from mmengine.hooks import CheckpointHook
 
 from mmtnt.registry import HOOKS
@@ -21,6 +22,7 @@ from .dataloader_resume import RestoreAfter, SkipThenRestore
 from .resume import (CheckpointUnreadableError, checkpoint_problem, find_resumable_checkpoint,
                      forget_checkpoints, record_checkpoint)
 from .rng_state import capture_rng_state, gather_rng_states, restore_rng_state
+from .sample_stream import DATA_STATE_KEY, data_state, resumable_batch_sampler
 
 RNG_KEY = 'mmtnt_rng_states'
 VAL_PENDING_KEY = 'mmtnt_val_pending'
@@ -53,12 +55,15 @@ class SafeCheckpointHook(CheckpointHook):
     - ``resume=True`` without a path resumes from the newest complete checkpoint
       (:func:`find_resumable_checkpoint`); an explicit path that is not a complete checkpoint
       stops the run with a message saying why.
-    - Each checkpoint carries every rank's random state; a resumed run restores it when it
-      reaches the saved iteration (after mmengine replays the data loader to that point), and
-      validation leaves the random state as it found it, so a run stopped at iteration k and
-      resumed trains as the uninterrupted run would. Epoch-based loops resumed from a checkpoint
-      written in the middle of an epoch (:class:`PreemptionHook`) continue at the next batch of
-      that epoch.
+    - Each checkpoint carries every rank's random state and place in the training data
+      (:mod:`~mmtnt.engine.sample_stream`, with :class:`PreemptibleRunner`); a resumed run
+      starts the data there without loading a batch already trained, restores the random state
+      before its first iteration, and validation leaves the random state as it found it, so a
+      run stopped at iteration k and resumed trains as the uninterrupted run would. Resumed on
+      another process count with the same global batch, every sample of the epoch is still
+      trained once; another global batch stops the run unless ``accept_batch_change``. Other
+      samplers: the resumed run loads the batches already trained again (mmengine's way), or,
+      in the middle of an epoch of an epoch-based loop, the batches of that epoch.
     - A write that fails (a full disk) raises ``OSError`` saying that the checkpoints already
       written are intact.
 
@@ -69,11 +74,16 @@ class SafeCheckpointHook(CheckpointHook):
         load_from_if_fresh: weights to load (not resume) when an automatic resume finds no
             checkpoint of the run: the config's ``load_from`` for a fine-tuning run that
             ``tools/train.py --resume`` (or every slurm restart) starts on an empty work dir.
+        accept_batch_change: resume a checkpoint trained with another global batch (processes x
+            batch per process x ``accumulative_counts``) at its sample position, instead of
+            stopping with an error; the iteration-based schedule is not rescaled.
         *args, **kwargs: ``CheckpointHook``'s.
     """
 
-    def __init__(self, *args, load_from_if_fresh: Optional[str] = None, **kwargs) -> None:
+    def __init__(self, *args, load_from_if_fresh: Optional[str] = None,
+                 accept_batch_change: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.accept_batch_change = bool(accept_batch_change)
         if load_from_if_fresh is not None and not isinstance(load_from_if_fresh, str):
             raise TypeError(f'SafeCheckpointHook: load_from_if_fresh must be a path or URL, got '
                             f'{load_from_if_fresh!r}.')
@@ -132,8 +142,10 @@ class SafeCheckpointHook(CheckpointHook):
         if self.last_ckpt is None and hub.get_info('last_ckpt'):
             self.last_ckpt = hub.get_info('last_ckpt')  # mmengine 0.10.7 forgets it on resume
         states = hub.get_info(RNG_KEY) if runner.iter > 0 else None
+        data = hub.get_info(DATA_STATE_KEY) if runner.iter > 0 else None
         hub.runtime_info.pop(RNG_KEY, None)
-        state = self._restore_at_resume_point(runner, states) if states is not None else None
+        hub.runtime_info.pop(DATA_STATE_KEY, None)
+        state = self._restore_at_resume_point(runner, states, data)
         if hub.get_info(VAL_PENDING_KEY) and runner.val_loop is not None:
             runner.logger.info('Running the validation that the stop left pending.')
             current = capture_rng_state()
@@ -143,30 +155,49 @@ class SafeCheckpointHook(CheckpointHook):
             restore_rng_state(current)
         hub.runtime_info.pop(VAL_PENDING_KEY, None)
 
-    def _restore_at_resume_point(self, runner, states: list) -> Optional[dict]:
-        """Restore this rank's saved random state where the resumed run reaches the saved
-        iteration; returns that state (None if the process count differs)."""
+    def _restore_at_resume_point(self, runner, states: Optional[list],
+                                 data: Optional[dict]) -> Optional[dict]:
+        """Start the resumed run's data at the saved position and restore this rank's saved
+        random state before its first iteration; returns that state (None if the checkpoint
+        has none, or the process count differs)."""
         rank, world_size = get_rank(), get_world_size()
-        if len(states) != world_size:
+        state = restore = None
+        if states is not None and len(states) != world_size:
             runner.logger.warning(
                 f'The checkpoint holds the random state of {len(states)} processes, this run has '
                 f'{world_size}: random state not restored, the resumed run will not repeat the '
                 f'uninterrupted one exactly.')
+        elif states is not None:
+            state = states[rank]
+            # a checkpoint written before the resume point (a best checkpoint of a validation
+            # run first) keeps the saved random state, not this process's
+            self._resumed_rng_states = states
+
+            def restore():
+                restore_rng_state(state)
+                self._resumed_rng_states = None
+
+        batch_sampler = resumable_batch_sampler(runner)
+        loop = runner.train_loop
+        if data is not None and batch_sampler is not None:
+            mid_stream = batch_sampler.restore(
+                data, accumulative_counts=_accumulative_counts(runner),
+                accept_batch_change=self.accept_batch_change, logger=runner.logger)
+            if hasattr(loop, 'dataloader_iterator'):  # IterBasedTrainLoop: a new iterator, at
+                # the saved position; mmengine's replay of runner.iter batches loads none
+                loop.dataloader_iterator = RestoreAfter(
+                    type(loop.dataloader_iterator)(loop.dataloader), runner.iter, restore,
+                    load_skipped=False)
+            elif restore is not None:  # restored once the epoch's iterator has drawn its seed
+                loop.dataloader = SkipThenRestore(loop.dataloader, 0, restore,
+                                                  restore_first=not mid_stream)
+            return state
+        if restore is None:
             return None
-        state = states[rank]
-        # a checkpoint written before the resume point (a best checkpoint of a validation run
-        # first) keeps the saved random state, not this process's
-        self._resumed_rng_states = states
-
-        def restore():
-            restore_rng_state(state)
-            self._resumed_rng_states = None
-
         # a stop signal during the replay (PreemptionHook) ends the run there
         checks = [h.check_during_replay for h in runner.hooks
                   if hasattr(h, 'check_during_replay')]
         check = partial(checks[0], runner) if checks else None
-        loop = runner.train_loop
         if hasattr(loop, 'dataloader_iterator'):  # IterBasedTrainLoop replays runner.iter batches
             loop.dataloader_iterator = RestoreAfter(loop.dataloader_iterator, runner.iter,
                                                     restore, check)
@@ -177,7 +208,7 @@ class SafeCheckpointHook(CheckpointHook):
             loop.dataloader = SkipThenRestore(loop.dataloader, skip, restore, check)
             if skip:
                 runner.logger.info(f'Resuming in the middle of epoch {runner.epoch + 1}: '
-                                   f'skipping its first {skip} batches.')
+                                   f'loading its first {skip} batches again.')
         return state
 
     def before_val(self, runner) -> None:
@@ -236,6 +267,12 @@ class SafeCheckpointHook(CheckpointHook):
         # during validation the training's state is the one validation started from
         states = self._resumed_rng_states or gather_rng_states(self._val_rng_state)
         runner.message_hub.update_info(RNG_KEY, states)
+        batch_sampler = resumable_batch_sampler(runner)
+        if batch_sampler is not None:
+            place = batch_sampler.position()
+            places = all_gather_object(place) if get_world_size() > 1 else [place]
+            runner.message_hub.update_info(
+                DATA_STATE_KEY, data_state(batch_sampler, places, _accumulative_counts(runner)))
         try:
             runner.save_checkpoint(
                 osp.dirname(path), osp.basename(path), self.file_client_args,
@@ -249,5 +286,13 @@ class SafeCheckpointHook(CheckpointHook):
                 f'with tools/train.py ... --resume.') from e
         finally:
             runner.message_hub.runtime_info.pop(RNG_KEY, None)
+            runner.message_hub.runtime_info.pop(DATA_STATE_KEY, None)
         if is_main_process():
             record_checkpoint(runner.work_dir, path)
+
+
+def _accumulative_counts(runner) -> int:
+    """The optimizer's gradient accumulation (mmengine's ``OptimWrapper``; 1 for others)."""
+    wrapper = getattr(runner, 'optim_wrapper', None)
+    wrappers = list(wrapper.values()) if hasattr(wrapper, 'values') else [wrapper]
+    return int(getattr(wrappers[0], '_accumulative_counts', 1)) if wrappers else 1

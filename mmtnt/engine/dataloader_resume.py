@@ -2,8 +2,10 @@
 
 mmengine 0.10.7 resumes an ``IterBasedTrainLoop`` by drawing (and dropping) the batches already
 trained, and an ``EpochBasedTrainLoop`` at the start of the saved epoch. These wrappers restore the
-saved random state at the point the resumed run reaches the saved iteration, and let an
-epoch-based run stopped in the middle of an epoch continue at the next batch of that epoch.
+saved random state at the point the resumed run reaches the saved iteration, let an epoch-based run
+stopped in the middle of an epoch continue at the next batch of that epoch, and, where the
+sampler itself starts at the saved position (:mod:`~mmtnt.engine.sample_stream`), skip mmengine's
+replay without loading a batch.
 """
 from typing import Callable, Iterator, Optional
 
@@ -13,22 +15,28 @@ REPLAY_CHECK_EVERY = 20
 
 
 class RestoreAfter:
-    """An iterator that calls ``restore`` once, right before item ``skip`` is fetched (for an
-    ``IterBasedTrainLoop``, whose resume replays ``skip`` batches), and ``check`` every
-    :data:`REPLAY_CHECK_EVERY` items before that (all ranks replay alike)."""
+    """An iterator that calls ``restore`` (if any) once, right before item ``skip`` is fetched
+    (for an ``IterBasedTrainLoop``, whose resume replays ``skip`` batches), and ``check`` every
+    :data:`REPLAY_CHECK_EVERY` items before that (all ranks replay alike). With
+    ``load_skipped=False`` the first ``skip`` items are ``None``, nothing is loaded: ``iterator``
+    already starts at the resume point."""
 
-    def __init__(self, iterator: Iterator, skip: int, restore: Callable[[], None],
-                 check: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, iterator: Iterator, skip: int, restore: Optional[Callable[[], None]],
+                 check: Optional[Callable[[], None]] = None, load_skipped: bool = True) -> None:
         self._iterator = iterator
         self._skip = skip
         self._restore = restore
         self._check = check
+        self._load_skipped = load_skipped
         self._count = 0
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        if self._count < self._skip and not self._load_skipped:
+            self._count += 1
+            return None
         if self._restore is not None and self._count == self._skip:
             self._restore()
             self._restore = None
@@ -44,21 +52,24 @@ class RestoreAfter:
 
 class SkipThenRestore:
     """A data loader whose next ``__iter__`` skips ``skip`` batches and then calls ``restore``:
-    an epoch-based loop resumed in the middle of an epoch continues at the batch it stopped at."""
+    an epoch-based loop resumed in the middle of an epoch continues at the batch it stopped at.
+    ``restore_first``: with nothing to skip, restore before the iterator is made (the state was
+    saved at an epoch's start, before the loader's iterator drew its seed)."""
 
     def __init__(self, dataloader, skip: int, restore: Callable[[], None],
-                 check: Optional[Callable[[], None]] = None) -> None:
+                 check: Optional[Callable[[], None]] = None, restore_first: bool = True) -> None:
         self._dataloader = dataloader
         self._skip = skip
         self._restore = restore
         self._check = check
+        self._restore_first = restore_first
 
     def __iter__(self):
         if self._restore is None:
             return iter(self._dataloader)
         restore, self._restore = self._restore, None
-        if not self._skip:  # at an epoch's start the state was saved before the loader's
-            restore()       # iterator drew its seed
+        if not self._skip and self._restore_first:
+            restore()
             return iter(self._dataloader)
         iterator = iter(self._dataloader)
         for count in range(self._skip):  # loads the batches, as mmengine's iteration loop does

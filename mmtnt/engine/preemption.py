@@ -39,6 +39,8 @@ from mmtnt.registry import HOOKS, RUNNERS
 
 from .atomic_io import atomic_write
 from .checkpoint_hook import PREEMPTION_CKPT_KEY, VAL_PENDING_KEY, SafeCheckpointHook
+from .sample_stream import (DeliveredCounter, ResumableBatchSampler, resumable_batch_sampler,
+                            resumable_loader_cfg)
 
 #: Exit status of a run stopped by :class:`PreemptionHook` (``EX_TEMPFAIL`` of sysexits.h: try
 #: again later). ``tools/dist_train.sh`` and ``tools/slurm_train.sh`` restart the run on it.
@@ -175,6 +177,12 @@ class SignalSafeDataLoader(DataLoader):
     right after."""
 
     def __iter__(self):
+        iterator = self._iter_signal_safe()
+        if isinstance(self.batch_sampler, ResumableBatchSampler):
+            return DeliveredCounter(iterator, self.batch_sampler)
+        return iterator
+
+    def _iter_signal_safe(self):
         if self.num_workers == 0 or not hasattr(signal, 'pthread_sigmask'):
             return super().__iter__()
         if isinstance(self.worker_init_fn, IgnoreStopSignals):
@@ -190,17 +198,27 @@ class SignalSafeDataLoader(DataLoader):
 class PreemptibleRunner(Runner):
     """mmengine's ``Runner`` whose data-loader workers ignore the stop signals
     (:class:`SignalSafeDataLoader`, :class:`IgnoreStopSignals`), so that a signal to the whole
-    process group reaches only the main processes. ``tools/train.py`` uses it unless the config
-    names a ``runner_type``; with mmdet's / mmseg's own ``tools/train.py`` set
+    process group reaches only the main processes, and whose training data resumes at the saved
+    sample position without loading the batches already trained, on any process count
+    (:mod:`~mmtnt.engine.sample_stream`). ``tools/train.py`` uses it unless the config names a
+    ``runner_type``; with mmdet's / mmseg's own ``tools/train.py`` set
     ``runner_type = 'PreemptibleRunner'``.
     """
+
+    def build_train_loop(self, loop):
+        if isinstance(self._train_dataloader, dict):
+            self._train_dataloader = resumable_loader_cfg(self._train_dataloader)
+        return super().build_train_loop(loop)
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
         loader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
-        if type(loader) is DataLoader and loader.num_workers > 0:
+        if type(loader) is DataLoader and (loader.num_workers > 0 or isinstance(
+                loader.batch_sampler, ResumableBatchSampler)):
             # mmengine 0.10.7 builds a torch DataLoader itself: give it the subclass's __iter__
             loader.__class__ = SignalSafeDataLoader
+        if isinstance(loader, SignalSafeDataLoader) and loader.num_workers > 0 and \
+                not isinstance(loader.worker_init_fn, IgnoreStopSignals):
             loader.worker_init_fn = IgnoreStopSignals(WORKER_IGNORED_SIGNALS,
                                                       loader.worker_init_fn)
         return loader
@@ -306,8 +324,7 @@ class PreemptionHook(Hook):
             return
         loop = runner.train_loop
         by_epoch = isinstance(loop, EpochBasedTrainLoop)
-        # (batch_idx counts from 0 again in an epoch resumed in its middle)
-        if by_epoch and runner.iter + 1 == (runner.epoch + 1) * len(loop.dataloader):
+        if by_epoch and self._last_of_epoch(runner):
             self._stop_at_epoch_end = True  # its checkpoint and validation belong to the epoch
             return
         self._stop(runner, 'iteration', runner.iter + 1, during_val=False,
@@ -341,6 +358,15 @@ class PreemptionHook(Hook):
                 and self._all_agree_to_stop():
             self._stop(runner, 'the end of the validation after iteration', runner.iter,
                        during_val=False, val_due=False, after_val=True)
+
+    @staticmethod
+    def _last_of_epoch(runner) -> bool:
+        """Whether the iteration just finished is its epoch's last."""
+        batch_sampler = resumable_batch_sampler(runner)
+        if batch_sampler is not None:  # (the batch counts of a resumed epoch may differ)
+            return batch_sampler.batches_left() == 0
+        # (batch_idx counts from 0 again in an epoch resumed in its middle)
+        return runner.iter + 1 == (runner.epoch + 1) * len(runner.train_loop.dataloader)
 
     @staticmethod
     def _run_done(runner) -> bool:
