@@ -115,3 +115,21 @@ def test_dist_train_sh_stops_on_sigterm(tmp_path, target):
                           text=True, timeout=300)
     assert done.returncode == 0, _out(done)[-3000:]
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_12.pth', 'iter_8.pth']
+
+
+def test_accept_batch_change_resumes_with_another_batch(tmp_path):
+    """tools/train.py --resume with another batch: refused with the sizes and the option;
+    --accept-batch-change continues at the saved sample position."""
+    work = tmp_path / 'work'
+    config = _config(tmp_path, "[dict(type='SignalGroupAt', at='iteration', iteration=4)]")
+    assert _train(tmp_path, config, work).returncode == PREEMPTED_EXIT_CODE
+    plain = _config(tmp_path, '[]')
+    other = ('--resume', '--cfg-options', 'train_dataloader.batch_size=2')
+    refused = _train(tmp_path, plain, work, *other)
+    assert refused.returncode == 1
+    assert 'global batch of 4 samples' in _out(refused) and \
+        '--accept-batch-change' in _out(refused)
+    accepted = _train(tmp_path, plain, work, *other, '--accept-batch-change')
+    assert accepted.returncode == 0, _out(accepted)[-3000:]
+    assert 'untrained samples split over the processes anew' in _out(accepted)
+    assert (work / 'iter_12.pth').is_file()

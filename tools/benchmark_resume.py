@@ -7,12 +7,13 @@ that reached N would have it) and a run resumes from each. ``--replay-iters`` al
 mmengine's own resume (``runner_type='Runner'``: it loads the N batches again) for those N.
 
     python tools/benchmark_resume.py configs/toy/retinanet_tnt_toy.py --iters 20 4000 40000 \\
-        --replay-iters 20 200
+        --replay-iters 20 400 2000
 
 Iteration-based configs (an ``InfiniteSampler``), as the toy ones are.
 """
 import argparse
 import os.path as osp
+import statistics
 import tempfile
 import time
 
@@ -20,7 +21,7 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
+from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
 from mmtnt.checkpoint import load_checkpoint_safely
@@ -32,6 +33,7 @@ class _FirstIterationDone(Exception):
     pass
 
 
+@HOOKS.register_module(name='BenchmarkStopAfterFirstIteration', force=True)
 class _StopAfterFirstIteration(Hook):
     priority = 'LOWEST'
 
@@ -75,7 +77,7 @@ def time_resume(config: str, work_dir: str, checkpoint: dict, iteration: int,
     cfg = _config(config, osp.join(work_dir, f'{runner_type}_{iteration}'), iteration + 10,
                   runner_type)
     cfg.resume, cfg.load_from = True, path
-    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(type=_StopAfterFirstIteration)]
+    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(type='BenchmarkStopAfterFirstIteration')]
     start = time.perf_counter()
     runner = _build(cfg)
     try:
@@ -93,20 +95,28 @@ def main():
     parser.add_argument('--iters', type=int, nargs='+', default=[20, 4000, 40000])
     parser.add_argument('--replay-iters', type=int, nargs='*', default=[],
                         help="also time mmengine's resume (loads the N batches again)")
+    parser.add_argument('--repeat', type=int, default=3,
+                        help='rounds over all rows (interleaved; the median is reported), after '
+                        'one resume not counted (imports, caches)')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work_dir:
         runner = _build(_config(args.config, osp.join(work_dir, 'first'), 2, 'PreemptibleRunner'))
         runner.train()
         checkpoint = load_checkpoint_safely(osp.join(runner.work_dir, 'iter_2.pth'))
         del runner
-        rows = [('mmtnt (PreemptibleRunner)', n, time_resume(args.config, work_dir, checkpoint,
-                                                             n, 'PreemptibleRunner'))
-                for n in args.iters]
-        rows += [("mmengine's Runner (replays the data)", n,
-                  time_resume(args.config, work_dir, checkpoint, n, 'Runner'))
-                 for n in args.replay_iters]
-    lines = ['| runner | resumed from iteration | seconds to the end of the first iteration |',
-             '|---|---|---|'] + [f'| {r} | {n} | {s:.1f} |' for r, n, s in rows]
+        runs = [('PreemptibleRunner', n) for n in args.iters] + \
+            [('Runner', n) for n in args.replay_iters]
+        time_resume(args.config, work_dir, checkpoint, runs[0][1], runs[0][0])  # warm-up
+        seconds = {run: [] for run in runs}
+        for _ in range(args.repeat):
+            for run in runs:
+                seconds[run].append(time_resume(args.config, work_dir, checkpoint, run[1], run[0]))
+    names = dict(PreemptibleRunner='mmtnt (PreemptibleRunner)',
+                 Runner="mmengine's Runner (loads the batches again)")
+    lines = ['| runner | resumed from iteration | seconds to the end of the first iteration '
+             f'(median of {args.repeat}) |', '|---|---|---|']
+    lines += [f'| {names[r]} | {n} | {statistics.median(seconds[(r, n)]):.1f} |'
+              for r, n in runs]
     print_log('\n' + '\n'.join(lines), logger='current')
 
 
