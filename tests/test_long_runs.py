@@ -490,3 +490,20 @@ def test_a_stop_signal_during_the_replay_ends_the_run(tmp_path, monkeypatch):
     log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
     assert 'while replaying the data to iteration 8' in log
     assert _checkpoints(tmp_path) == ['iter_8.pth']
+
+
+def test_a_stale_data_position_is_not_used(tmp_path):
+    """A checkpoint saved again by a hook that does not record the data position (mmengine's
+    CheckpointHook under mmdet's own tools) carries an older one: the resume says so and does
+    not use it."""
+    build_runner(tmp_path, max_iters=8, interval=8).train()
+    path = tmp_path / 'iter_8.pth'
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    checkpoint['message_hub']['runtime_info']['mmtnt_data_state']['iteration'] = 4
+    torch.save(checkpoint, path)
+    runner = build_runner(tmp_path, max_iters=12, resume=True)
+    runner.train()
+    assert runner.iter == 12
+    log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
+    assert 'saved at iteration 4, the checkpoint is of iteration 8' in log
+    assert 'has no data position' in log

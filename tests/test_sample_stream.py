@@ -237,3 +237,26 @@ def test_seeded_items_depend_on_the_sample_not_on_what_came_before():
     assert {int(i): dataset[i] for i in sampler} != forward  # another epoch, other draws
     assert isinstance(order[0], SampleIndex) and order[0].seed == \
         ResumableSampler(dataset, seed=3, rank=0, world_size=1).sample(0, 0).seed
+
+
+def test_the_saved_seed_wins_over_an_order_already_drawn():
+    """A resumed run's loader may draw (and cache) epoch 0 with its own seed before the
+    checkpoint is loaded (mmengine makes an iteration-based loop's iterator when it builds it)."""
+    dataset = Shapes(10)
+    uninterrupted, _ = train(batch_samplers(dataset, 1, 2, infinite=True), 4)
+    first = batch_samplers(dataset, 1, 2, infinite=True)
+    before, _ = train(first, 2)
+    resumed = batch_samplers(dataset, 1, 2, infinite=True, seed=12345)
+    train(resumed, 1)  # the new run's own order, drawn before the resume
+    resumed[0].restore(save(first))
+    after, _ = train(resumed, 2)
+    assert before + after == uninterrupted
+
+
+def test_the_seeded_dataset_passes_attributes_on():
+    """mmdet's PipelineSwitchHook sets ``train_dataloader.dataset.pipeline``."""
+    inner = Shapes(3)
+    dataset = SeededDataset(inner)
+    dataset.pipeline = 'switched'
+    assert inner.pipeline == 'switched' and dataset.pipeline == 'switched'
+    assert dataset.dataset is inner

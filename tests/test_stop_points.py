@@ -151,12 +151,15 @@ def test_resume_loads_no_batch_already_trained(tmp_path, uninterrupted, loop):
         assert (parameters(runner)[k] == v).all()
 
 
-@pytest.mark.parametrize('loop', ['iter', 'epoch'])
-def test_stop_with_persistent_data_loader_workers(tmp_path, uninterrupted, loop):
+@pytest.mark.parametrize('loop, iteration', [('iter', 8), ('iter', 5), ('epoch', 8),
+                                             ('epoch', 5)],
+                         ids=['iter-middle', 'iter-validation-point', 'epoch-middle',
+                              'epoch-last-of-epoch'])
+def test_stop_with_persistent_data_loader_workers(tmp_path, uninterrupted, loop, iteration):
     """Augmentation drawn in two persistent workers: seeded per sample, so the resumed run
     (new workers) draws what the uninterrupted run drew. (The validation data of the tiny run
     draws noise too, which persistent validation workers would carry from one validation to the
     next: it is loaded in the main process here.)"""
     settings = dict(ITER if loop == 'iter' else EPOCH, num_workers=2, val_workers=0)
     full = uninterrupted(f'{loop}_workers', **settings)
-    _assert_same_run(_train(tmp_path, [dict(iteration=8)], **settings), full)
+    _assert_same_run(_train(tmp_path, [dict(iteration=iteration)], **settings), full)

@@ -60,7 +60,11 @@ def main():
         cfg.load_from = args.resume
     enable_long_run_safety(cfg, load_from_if_fresh)
     if args.accept_batch_change:
-        cfg.default_hooks.checkpoint.accept_batch_change = True
+        checkpoint = cfg.default_hooks.checkpoint
+        if not str(checkpoint.get('type')).endswith('SafeCheckpointHook'):
+            raise ValueError(f'--accept-batch-change is an option of SafeCheckpointHook; the '
+                             f'config\'s checkpoint hook is {checkpoint.get("type")}.')
+        checkpoint.accept_batch_change = True
     setup_cpu_distributed(cfg)
     with distributed_session():  # a stop by PreemptionHook exits with PREEMPTED_EXIT_CODE
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

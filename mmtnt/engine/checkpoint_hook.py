@@ -22,7 +22,7 @@ from .dataloader_resume import RestoreAfter, SkipThenRestore
 from .resume import (CheckpointUnreadableError, checkpoint_problem, find_resumable_checkpoint,
                      forget_checkpoints, record_checkpoint)
 from .rng_state import capture_rng_state, gather_rng_states, restore_rng_state
-from .sample_stream import DATA_STATE_KEY, data_state, resumable_batch_sampler
+from .sample_stream import DATA_STATE_KEY, _Stream, data_state, resumable_batch_sampler
 
 RNG_KEY = 'mmtnt_rng_states'
 VAL_PENDING_KEY = 'mmtnt_val_pending'
@@ -179,18 +179,31 @@ class SafeCheckpointHook(CheckpointHook):
 
         batch_sampler = resumable_batch_sampler(runner)
         loop = runner.train_loop
-        if data is not None and batch_sampler is not None:
-            mid_stream = batch_sampler.restore(
+        if data is not None and data.get('iteration', runner.iter) != runner.iter:
+            runner.logger.warning(
+                f'The data position in the checkpoint was saved at iteration '
+                f'{data.get("iteration")}, the checkpoint is of iteration {runner.iter} (saved '
+                f'again by another checkpoint hook): the position is not used.')
+            data = None
+        if batch_sampler is not None and data is None:
+            self._resume_without_position(runner, batch_sampler, loop)
+        elif batch_sampler is not None:
+            opened = batch_sampler.restore(
                 data, accumulative_counts=_accumulative_counts(runner),
                 accept_batch_change=self.accept_batch_change, logger=runner.logger)
+            loader = loop.dataloader
+            # the uninterrupted run's next iterator draws its seed from torch's generator after
+            # the saved state, unless its persistent workers only reset it
+            restore_first = not opened and not (loader.persistent_workers
+                                                 and loader.num_workers > 0)
             if hasattr(loop, 'dataloader_iterator'):  # IterBasedTrainLoop: a new iterator, at
                 # the saved position; mmengine's replay of runner.iter batches loads none
                 loop.dataloader_iterator = RestoreAfter(
-                    type(loop.dataloader_iterator)(loop.dataloader), runner.iter, restore,
-                    load_skipped=False)
-            elif restore is not None:  # restored once the epoch's iterator has drawn its seed
-                loop.dataloader = SkipThenRestore(loop.dataloader, 0, restore,
-                                                  restore_first=not mid_stream)
+                    type(loop.dataloader_iterator)(loader), runner.iter, restore,
+                    load_skipped=False, restore_first=restore_first)
+            elif restore is not None:  # EpochBasedTrainLoop
+                loop.dataloader = SkipThenRestore(loader, 0, restore,
+                                                  restore_first=restore_first)
             return state
         if restore is None:
             return None
@@ -210,6 +223,24 @@ class SafeCheckpointHook(CheckpointHook):
                 runner.logger.info(f'Resuming in the middle of epoch {runner.epoch + 1}: '
                                    f'loading its first {skip} batches again.')
         return state
+
+    @staticmethod
+    def _resume_without_position(runner, batch_sampler, loop) -> None:
+        """A checkpoint without a data position (written before mmtnt recorded it): the
+        sampler takes the checkpoint's seed; an endless one with torch's batching starts at
+        ``runner.iter`` batches without loading them (in its own order, not the old sampler's),
+        other samplers load the batches again (mmengine's way)."""
+        sampler = batch_sampler.sampler
+        sampler.seed = runner.seed
+        if sampler.infinite and not batch_sampler.aspect_ratio:
+            sampler.resume_at(_Stream(0, drawn=runner.iter * batch_sampler.batch_size,
+                                      opened=True))
+            loop.dataloader_iterator = RestoreAfter(
+                type(loop.dataloader_iterator)(loop.dataloader), runner.iter, None,
+                load_skipped=False)
+        runner.logger.warning('The checkpoint has no data position (written by an older mmtnt '
+                              'or another checkpoint hook): the data order after the resume '
+                              'differs from the saved run\'s.')
 
     def before_val(self, runner) -> None:
         # validation must not move the training's random state (a data loader iterator draws
@@ -271,8 +302,9 @@ class SafeCheckpointHook(CheckpointHook):
         if batch_sampler is not None:
             place = batch_sampler.position()
             places = all_gather_object(place) if get_world_size() > 1 else [place]
-            runner.message_hub.update_info(
-                DATA_STATE_KEY, data_state(batch_sampler, places, _accumulative_counts(runner)))
+            runner.message_hub.update_info(DATA_STATE_KEY, data_state(
+                batch_sampler, places, _accumulative_counts(runner),
+                iteration=(meta or {}).get('iter', runner.iter)))
         try:
             runner.save_checkpoint(
                 osp.dirname(path), osp.basename(path), self.file_client_args,

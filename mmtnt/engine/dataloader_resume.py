@@ -14,20 +14,31 @@ from typing import Callable, Iterator, Optional
 REPLAY_CHECK_EVERY = 20
 
 
+def _start(iterator) -> None:
+    """Make ``iterator``'s data-loader iterator now (:class:`~.sample_stream.DeliveredCounter`
+    makes it on first use), also inside mmengine's ``_InfiniteDataloaderIterator``."""
+    for it in (iterator, getattr(iterator, '_iterator', None)):
+        if hasattr(it, 'start'):
+            it.start()
+
+
 class RestoreAfter:
     """An iterator that calls ``restore`` (if any) once, right before item ``skip`` is fetched
     (for an ``IterBasedTrainLoop``, whose resume replays ``skip`` batches), and ``check`` every
     :data:`REPLAY_CHECK_EVERY` items before that (all ranks replay alike). With
     ``load_skipped=False`` the first ``skip`` items are ``None``, nothing is loaded: ``iterator``
-    already starts at the resume point."""
+    already starts at the resume point; ``restore_first`` then says whether the random state is
+    restored before its data-loader iterator is made (which draws from torch's generator)."""
 
     def __init__(self, iterator: Iterator, skip: int, restore: Optional[Callable[[], None]],
-                 check: Optional[Callable[[], None]] = None, load_skipped: bool = True) -> None:
+                 check: Optional[Callable[[], None]] = None, load_skipped: bool = True,
+                 restore_first: bool = False) -> None:
         self._iterator = iterator
         self._skip = skip
         self._restore = restore
         self._check = check
         self._load_skipped = load_skipped
+        self._restore_first = restore_first
         self._count = 0
 
     def __iter__(self):
@@ -38,6 +49,8 @@ class RestoreAfter:
             self._count += 1
             return None
         if self._restore is not None and self._count == self._skip:
+            if not self._restore_first:
+                _start(self._iterator)
             self._restore()
             self._restore = None
         elif self._restore is not None and self._check is not None and self._count and \
@@ -54,7 +67,8 @@ class SkipThenRestore:
     """A data loader whose next ``__iter__`` skips ``skip`` batches and then calls ``restore``:
     an epoch-based loop resumed in the middle of an epoch continues at the batch it stopped at.
     ``restore_first``: with nothing to skip, restore before the iterator is made (the state was
-    saved at an epoch's start, before the loader's iterator drew its seed)."""
+    saved at an epoch's end, and the uninterrupted run's next iterator draws its seed after it;
+    with persistent workers it draws none)."""
 
     def __init__(self, dataloader, skip: int, restore: Callable[[], None],
                  check: Optional[Callable[[], None]] = None, restore_first: bool = True) -> None:
@@ -72,6 +86,7 @@ class SkipThenRestore:
             restore()
             return iter(self._dataloader)
         iterator = iter(self._dataloader)
+        _start(iterator)
         for count in range(self._skip):  # loads the batches, as mmengine's iteration loop does
             if self._check is not None and count and count % REPLAY_CHECK_EVERY == 0:
                 self._check()

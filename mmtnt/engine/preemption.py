@@ -177,10 +177,9 @@ class SignalSafeDataLoader(DataLoader):
     right after."""
 
     def __iter__(self):
-        iterator = self._iter_signal_safe()
         if isinstance(self.batch_sampler, ResumableBatchSampler):
-            return DeliveredCounter(iterator, self.batch_sampler)
-        return iterator
+            return DeliveredCounter(self._iter_signal_safe, self.batch_sampler)
+        return self._iter_signal_safe()
 
     def _iter_signal_safe(self):
         if self.num_workers == 0 or not hasattr(signal, 'pthread_sigmask'):

@@ -94,15 +94,24 @@ class SeededDataset(Dataset):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
+    def __setattr__(self, name, value):
+        # mmdet's PipelineSwitchHook sets ``train_dataloader.dataset.pipeline``
+        if name == 'dataset':
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.dataset, name, value)
+
 
 class _Stream:
     """Where one process stands in one epoch's stream: the positions excluded from it (``start``:
     all before; ``skip``: those after, already trained), and how many of its share it has drawn."""
 
     def __init__(self, epoch: int, start: int = 0, skip: Sequence[int] = (), drawn: int = 0,
-                 held: Optional[List[List[int]]] = None) -> None:
+                 held: Optional[List[List[int]]] = None, opened: bool = False) -> None:
         self.epoch, self.start, self.skip, self.drawn = epoch, start, tuple(skip), drawn
         self.held = held  # positions waiting in the batch sampler's buckets
+        # whether the data loader of the saved run had made its iterator over this stream
+        self.opened = opened
 
 
 class ResumableSampler(Sampler):
@@ -133,7 +142,7 @@ class ResumableSampler(Sampler):
         self.epoch = 0
         self._epoch_offset = 0  # a resumed iteration-based run counts its epochs from 0 again
         self._pending: Optional[_Stream] = None
-        self._perm_cache: Tuple[int, Optional[np.ndarray]] = (-1, None)
+        self._perm_cache: Tuple[Tuple[int, int], Optional[np.ndarray]] = ((0, -1), None)
 
     # -- mmengine's sampler interface ----------------------------------------------------------
 
@@ -198,15 +207,15 @@ class ResumableSampler(Sampler):
         return SampleIndex(index, position, sample_seed(self.seed, epoch, index))
 
     def _permutation(self, epoch: int) -> np.ndarray:
-        cached_epoch, perm = self._perm_cache
-        if cached_epoch != epoch or perm is None:
+        cached, perm = self._perm_cache
+        if cached != (self.seed, epoch) or perm is None:  # (restore() may change the seed)
             if self.shuffle:
                 g = torch.Generator()
                 g.manual_seed(self.seed + epoch)
                 perm = torch.randperm(self.size, generator=g).numpy()
             else:
                 perm = np.arange(self.size)
-            self._perm_cache = (epoch, perm)
+            self._perm_cache = ((self.seed, epoch), perm)
         return perm
 
 
@@ -303,7 +312,8 @@ class ResumableBatchSampler(Sampler):
             drawn, held = self._snapshots[self.delivered]
         # opened: the data loader had made its iterator over this stream (drawn its seed)
         return dict(epoch=stream.epoch, start=stream.start, skip=list(stream.skip), drawn=drawn,
-                    held=[list(b) for b in held], opened=self._stream is not None)
+                    held=[list(b) for b in held],
+                    opened=self._stream is not None or stream.opened)
 
     def batches_left(self) -> Optional[int]:
         """Batches this process has left in its stream after those delivered (None: endless)."""
@@ -363,13 +373,13 @@ class ResumableBatchSampler(Sampler):
         if exact:
             place = ranks[s.rank]
             s.resume_at(_Stream(epoch, place['start'], place['skip'], place['drawn'],
-                                place['held']))
+                                place['held'], opened))
             return opened
         start, skip = trained_positions(state, s)
         print_log(f'Resuming the data of epoch {epoch} on {s.world_size} process(es) x '
                   f'{self.batch_size} (saved: {state["world_size"]} x {state["batch_size"]}): '
                   f'its untrained samples split over the processes anew.', logger=logger)
-        s.resume_at(_Stream(epoch, start, skip))
+        s.resume_at(_Stream(epoch, start, skip, opened=opened))
         return opened
 
     def _exhausted(self, state: dict) -> bool:
@@ -401,6 +411,14 @@ def trained_positions(state: dict, sampler: ResumableSampler) -> Tuple[int, List
     ``(start, skip)``: every position before ``start``, and those in ``skip`` after it.
     Samples waiting in batch-sampler buckets count as untrained; padding is not a sample."""
     world_size = state['world_size']
+    ranks = state['ranks']
+    if all(p['drawn'] == ranks[0]['drawn'] and not any(p['held']) for p in ranks):
+        # every process drew as many and holds none back (torch's batching): the stream's first
+        # drawn x world_size positions after ``start``, found without walking them
+        skip = sorted(p for p in ranks[0]['skip'] if p >= ranks[0]['start'])
+        first_left = next(_endless_share(ranks[0]['start'], skip,
+                                         ranks[0]['drawn'] * world_size, 1))
+        return first_left, [p for p in skip if p > first_left]
     trained = set()
     start = None
     for rank, place in enumerate(state['ranks']):
@@ -422,11 +440,12 @@ def trained_positions(state: dict, sampler: ResumableSampler) -> Tuple[int, List
 
 
 def data_state(batch_sampler: ResumableBatchSampler, places: List[dict],
-               accumulative_counts: int = 1) -> dict:
+               accumulative_counts: int = 1, iteration: Optional[int] = None) -> dict:
     """The record saved with a checkpoint: ``batch_sampler``'s settings and every process's
-    :meth:`~ResumableBatchSampler.position` (``places``, in rank order)."""
+    :meth:`~ResumableBatchSampler.position` (``places``, in rank order), at the checkpoint's
+    ``iteration`` (a resume checks it: a checkpoint re-saved by another hook keeps an old one)."""
     return dict(batch_sampler.describe(), accumulative_counts=accumulative_counts,
-                ranks=copy.deepcopy(places))
+                iteration=iteration, ranks=copy.deepcopy(places))
 
 
 def _type_name(type_) -> str:
@@ -479,23 +498,27 @@ def resumable_batch_sampler(runner) -> Optional[ResumableBatchSampler]:
 
 class DeliveredCounter:
     """An iterator over a data loader's batches that counts, in ``batch_sampler.delivered``,
-    those it has handed out (the loader fetches ahead of training)."""
+    those it has handed out (the loader fetches ahead of training). The loader's own iterator
+    (which starts the workers, and draws their seed from torch's generator) is made by
+    :meth:`start` or the first ``next``: an iterator that a resumed run replaces before using it
+    (mmengine's iteration-based loop makes one when it is built) loads nothing."""
 
-    def __init__(self, iterator, batch_sampler: ResumableBatchSampler) -> None:
-        self._iterator, self._batch_sampler = iterator, batch_sampler
+    def __init__(self, make_iterator, batch_sampler: ResumableBatchSampler) -> None:
+        self._make_iterator, self._batch_sampler = make_iterator, batch_sampler
+        self._iterator = None
+
+    def start(self) -> None:
+        if self._iterator is None:
+            self._iterator = self._make_iterator()
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        self.start()
         batch = next(self._iterator)
         self._batch_sampler.delivered += 1
         return batch
 
     def __len__(self):
-        return len(self._iterator)
-
-    def __getattr__(self, name):
-        if name.startswith('__'):
-            raise AttributeError(name)
-        return getattr(self._iterator, name)
+        return len(self._batch_sampler)
