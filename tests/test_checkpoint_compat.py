@@ -70,7 +70,7 @@ def test_resume_from_runner_checkpoint(runner_checkpoint, tmp_path):
 
 
 def test_restricted_getattr_refuses_other_attributes():
-    from mmtnt.compat import history_buffer_getattr
+    from mmtnt.checkpoint.safe_globals import history_buffer_getattr
     from mmengine.logging.history_buffer import HistoryBuffer
     assert history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
     with pytest.raises(pickle.UnpicklingError, match='refused'):

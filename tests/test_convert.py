@@ -7,7 +7,7 @@ import torch
 from peer_checkpoints import LAYOUTS, assert_loads_like_peer
 
 from mmtnt import TNTBackbone
-from mmtnt.ckpt_convert import convert_tnt_checkpoint
+from mmtnt.checkpoint.convert import convert_tnt_checkpoint
 
 
 @pytest.mark.parametrize('layout', sorted(LAYOUTS))

@@ -9,7 +9,7 @@ from conftest import randomize_
 from mmengine.registry import DefaultScope, init_default_scope
 
 from mmtnt import PyramidTNT
-from mmtnt.ckpt_convert import convert_pyramid_tnt_checkpoint
+from mmtnt.checkpoint.convert import convert_pyramid_tnt_checkpoint
 from mmtnt.layers import resample_grid, resample_rel_pos
 
 GOLDEN = torch.load(Path(__file__).parent / 'data' / 'pyramid_tnt_golden.pth', weights_only=True)

@@ -26,7 +26,7 @@ from peer_checkpoints import LAYOUTS, assert_loads_like_peer
 from safetensors.torch import save_file
 
 from mmtnt import TNTBackbone, UnsafeCheckpointError, load_checkpoint_safely
-from mmtnt.ckpt_load import TRUST_ENV
+from mmtnt.checkpoint.load import TRUST_ENV
 
 ROOT = Path(__file__).parents[1]
 HF_COMMIT = 'a' * 40
@@ -298,7 +298,7 @@ def test_load_from_and_resume_accept_urls(server, tmp_path):
 
 def test_mmengine_schemes_route_through_mmtnt():
     from mmengine.runner import checkpoint as ckpt
-    from mmtnt import ckpt_load
+    from mmtnt.checkpoint import load as ckpt_load
     assert ckpt.CheckpointLoader._get_checkpoint_loader('/x.pth') is ckpt_load.load_from_local_safe
     assert ckpt.CheckpointLoader._get_checkpoint_loader('https://x/y.pth') is \
         ckpt_load.load_from_http_safe

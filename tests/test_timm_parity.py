@@ -48,7 +48,7 @@ def test_final_norm_matches_timm_forward_features(timm_tnt_s):
 
 
 def test_timm_keys_map_completely(timm_tnt_s):
-    from mmtnt.ckpt_convert import convert_tnt_checkpoint
+    from mmtnt.checkpoint.convert import convert_tnt_checkpoint
     _, path = timm_tnt_s
     result = convert_tnt_checkpoint(torch.load(path))
     assert result.layout == 'timm' and not result.unmapped

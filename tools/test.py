@@ -5,7 +5,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmtnt.utils import (add_common_args, distributed_session, load_tool_config, parse_tool_args,
-                         setup_cpu_distributed, setup_test_outputs)
+                         setup_cpu_distributed, setup_prediction_outputs)
 
 
 def parse_args():
@@ -26,7 +26,7 @@ def main():
     args = parse_args()
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
-    setup_test_outputs(cfg, out=args.out, show=args.show, show_dir=args.show_dir,
+    setup_prediction_outputs(cfg, out=args.out, show=args.show, show_dir=args.show_dir,
                        wait_time=args.wait_time)
     setup_cpu_distributed(cfg)
     with distributed_session():

@@ -14,9 +14,6 @@ The path a checkpoint name travels, from a config to the loaded weights::
 
 Writing checkpoints during training is :mod:`mmtnt.engine`'s: atomic files (``atomic_io``), the
 resume choice (``resume``), random state (``rng_state``), the hook (``checkpoint_hook``).
-
-``mmtnt.ckpt_load``, ``mmtnt.ckpt_convert``, ``mmtnt.compat`` and
-``mmtnt.models.backbones.loading`` remain importable as the modules here.
 """
 from .backbone import load_backbone_checkpoint
 from .convert import (LEGACY_LAYOUTS, ConvertResult, convert_pyramid_tnt_checkpoint,

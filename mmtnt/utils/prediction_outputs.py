@@ -4,7 +4,7 @@ from typing import Optional
 from mmengine.config import Config, ConfigDict
 
 
-def setup_test_outputs(cfg: Config,
+def setup_prediction_outputs(cfg: Config,
                        out: Optional[str] = None,
                        show: bool = False,
                        show_dir: Optional[str] = None,
