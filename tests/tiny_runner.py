@@ -27,7 +27,6 @@ from mmengine.hooks import Hook
 from mmengine.dist import get_rank
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
-from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import mmtnt  # noqa: F401  registers the hooks, atomic writes and safe loading
