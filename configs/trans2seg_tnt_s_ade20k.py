@@ -1,6 +1,6 @@
 # Trans2Seg + TNT-S on ADE20K: the TNT paper's segmentation recipe (Trans2Seg framework, TNT-S
 # 43.6 mIoU against DeiT-S 40.5, published), from the official ImageNet TNT-S weights. Where the
-# papers state no setting, the choice is marked "chosen"; the whole list is in docs/trans2seg.md.
+# papers state no setting, the choice is marked "chosen"; the whole list is in configs/trans2seg/README.md.
 # Another checkpoint (path, URL, hf-hub id, any TNT-S layout):
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # From scratch: --cfg-options model.backbone.init_cfg=None

@@ -4,27 +4,18 @@
 #
 # The toy shapes are 15-60 px: COCO's RPN anchors (8 x stride: 32 px at stride 4 up to 512 px)
 # miss most of them, so the anchors here are 4 x stride (16 px at stride 4, 32 at 8, ...).
-# RoIs are pooled from the level that matches their size: COCO's rule (finest_scale=56) sends every
-# RoI under 112 px - all of the toy shapes - to the stride-4 level, which is only a deconvolved
-# copy of TNT's stride-16 map; with finest_scale=16, 15-60 px RoIs spread over strides 4-16.
-# Trained from scratch, the FPN and the RoI heads also use GroupNorm (He et al., "Rethinking
-# ImageNet Pre-training"; mmdet's scratch/*gn-all* configs). Measured at 750 iterations: COCO's
-# rule without GroupNorm, bbox mAP 0.008 (the RoI classifier predicted "background" for every
-# RoI); GroupNorm alone did not move that classifier in the 350 iterations tried; both, 0.284.
-# At 1500 iterations: bbox mAP 0.343, segm mAP 0.318. The RoI heads, trained from scratch on 400
-# images, are what learns slowly: a 3x learning rate for them alone (the backbone, FPN and RPN
-# keep 1e-3; 2e-3 for everything gave 0.311 / 0.292), evaluated once at the end.
-# The RoI heads' convolutions are what an iteration costs once the RPN finds the shapes (4 convs
-# over 512 RoIs at 7x7, 4 over up to 128 positives at 14x14), which 64 channels made too slow on
-# the 2-core Zen 3 of the attention-kernel session (0.88 s an iteration before the RPN had
-# learned, 1800 iterations would take over 25 minutes). With 32 channels, 1400 iterations: bbox
-# 0.425 / segm 0.380 in 13 min 43 s, 0.417 / 0.385 in 17 min (a busier machine) and 0.311 / 0.295
-# in 13 min 14 s; a 1200-iteration run 0.329 / 0.302 - runs from scratch vary that much (docs/configs.md).
-# Tried and not kept: sampling 32 RoIs with a 2-conv mask head (0.263 at 1100 iterations);
-# mmdet's Shared2FC box head without GroupNorm (its RoI classification loss stayed at 0.60 from
-# 150 to 550 iterations, where the GroupNorm conv head's fell).
-# Also tried (one run each, docs/configs.md): two anchor scales a level (4 and 5.66 x stride), 0.374 /
-# 0.347; RoIs at IoU 0.4-0.5 left out of the RoI heads' training, 0.277 / 0.269.
+# RoIs are pooled from the level that matches their size: COCO's rule (finest_scale=56) would send
+# every toy RoI (all under 112 px) to the stride-4 level, which is only a deconvolved copy of TNT's
+# stride-16 map; with finest_scale=16, 15-60 px RoIs spread over strides 4-16.
+# Trained from scratch, the FPN and the RoI heads use GroupNorm (He et al., "Rethinking ImageNet
+# Pre-training"; mmdet's scratch/*gn-all* configs). finest_scale=16 and GroupNorm together let the
+# RoI classifier learn within this schedule; with COCO's rule it predicted "background" for every
+# RoI, with or without GroupNorm. The RoI heads, trained from scratch on 400 images, learn slowest:
+# they train at 3x the learning rate of the backbone, FPN and RPN. Their convolutions are 32
+# channels wide, because they are what an iteration costs once the RPN finds the shapes (4 convs
+# over 512 RoIs at 7x7, 4 over up to 128 positives at 14x14), and 1400 iterations then fit a CPU
+# budget of about a quarter of an hour. Runs from scratch vary (no fixed seed): the spread of bbox
+# and segm mAP is on the TNT model zoo page, configs/tnt/README.md.
 _base_ = [
     '../_base_/models/mask_rcnn_tnt_s.py', '../_base_/datasets/toy_shapes_instance.py',
     '../_base_/schedules/toy_scratch_3k.py', 'mmdet::_base_/default_runtime.py'
@@ -35,7 +26,7 @@ tnt_dims = toy_arch['embed_dims']  # every channel count below follows from it
 fpn_dims = 64
 head_dims = 32  # channels of the RoI heads' convolutions
 gn = dict(type='GN', num_groups=16, requires_grad=True)
-max_iters = 1400  # 0.55-0.8 s an iteration on a 2-core CPU (its load)
+max_iters = 1400  # 0.55-0.8 s an iteration on a 2-core CPU, with the machine's load
 
 model = dict(
     backbone=dict(_delete_=True, type='TNTBackbone', arch=toy_arch, out_indices=(3, ),

@@ -37,13 +37,13 @@ def manual_attention(q: torch.Tensor,
 
 FusedAttn = Union[bool, str]
 # On a CPU, 'auto' runs the manual kernel where scaled_dot_product_attention's CPU (flash) kernel
-# is slower (`python tools/benchmark.py --attention [--amp bfloat16]`; README, Speed and memory):
+# is slower (`python tools/benchmark.py --attention [--amp bfloat16]`; docs/advanced/speed.md):
 # - float32 attention over at most SHORT_ATTENTION keys that autograd records: TNT's inner
 #   attention (16 words, 6-channel heads, thousands of sequences a batch), whose SDPA backward
 #   is slower than autograd through two batched matmuls;
 # - bfloat16 attention over at most BF16_MANUAL_ATTENTION keys, forward and backward: TNT-S's
 #   inner, outer (197 tokens at 224, 1025 at 512: 1024 patches and the class token) and windowed
-#   attention, each measured faster with the manual kernel (docs/speed.md). At 4201 keys
+#   attention, each measured faster with the manual kernel (docs/advanced/speed.md). At 4201 keys
 #   (800x1344) SDPA is faster again; lengths between were not measured.
 # float16 keeps SDPA: CPUs have no fast float16 matmul, which the manual kernel would run on.
 SHORT_ATTENTION = 32

@@ -56,8 +56,8 @@ class TNTBackbone(PretrainedBackbone):
         legacy: the legacy TNT (whole-image word convolution, per-word norm + bias in the
             word-to-patch projection) of timm's ``tnt_s_legacy_patch16_224`` and mmpretrain.
         fused_attn: attention kernel: True (``scaled_dot_product_attention``), False (the manual
-            softmax path) or ``'auto'`` (default: SDPA, except the inner word attention trained
-            on a CPU, where the manual kernel is faster; same numbers either way).
+            softmax path) or ``'auto'`` (default: SDPA, except where the manual kernel is faster
+            on a CPU, docs/advanced/speed.md; same numbers either way).
         window_size: 0 keeps every outer attention global; otherwise patches attend within
             windows of ``window_size`` patches a side (the grid padded to fit, the class token
             global), except in the blocks of ``global_attn_indices`` (ViTDet).
