@@ -9,7 +9,8 @@ import pytest
 from test_configs import CONFIGS
 
 ROOT = Path(__file__).parents[1]
-DOCS = [ROOT / 'README.md', ROOT / 'CHANGELOG.md'] + sorted((ROOT / 'docs').glob('*.md'))
+DOCS = [ROOT / 'README.md', ROOT / 'CHANGELOG.md'] + sorted((ROOT / 'docs').glob('*.md')) + sorted(
+    (ROOT / 'configs').glob('*/README.md'))
 COMMAND = re.compile(r'^\s*(?:[A-Z_]+=\S+\s+)*(python|bash|mmtnt-train|mmtnt-test|torchrun)\b')
 PATH = re.compile(r'(?<![\w/.$:-])((?:configs|tools|tests|mmtnt|docs)/[\w./-]+\.(?:py|sh|md|yml))')
 

@@ -137,7 +137,7 @@ def test_channels_mismatching_the_backbone():
 
 
 def test_any_mmseg_backbone_resnet_at_output_stride_16():
-    # docs/trans2seg.md, "Other backbones" (ResNet-18 here for speed: 64 / 512 channels)
+    # configs/trans2seg/README.md, "Other backbones" (ResNet-18 here for speed: 64 / 512 channels)
     from mmseg.registry import MODELS
     backbone = MODELS.build(dict(type='ResNetV1c', depth=18, out_indices=(0, 1, 2, 3),
                                  strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)))
