@@ -64,7 +64,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmtnt', 'mmtnt.*']),
     include_package_data=True,
-    package_data={'mmtnt': ['.mim/configs/**/*', '.mim/tools/*', '.mim/model-index.yml']},
+    package_data={'mmtnt': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
     entry_points={'console_scripts': ['mmtnt-train=mmtnt.cli:train', 'mmtnt-test=mmtnt.cli:test']},
     # what has run: Python 3.11 (3.12 on the GPU check), torch 2.12.1 (tools/constraints.txt)
     python_requires='>=3.11',

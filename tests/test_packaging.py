@@ -25,8 +25,12 @@ def test_wheel_carries_configs_tools_and_license(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     configs = {str(p.relative_to(ROOT)) for p in (ROOT / 'configs').rglob('*')
                if p.is_file() and '__pycache__' not in p.parts}
-    tools = {str(p.relative_to(ROOT)) for p in (ROOT / 'tools').iterdir() if p.is_file()}
+    tools = {str(p.relative_to(ROOT)) for p in (ROOT / 'tools').rglob('*')
+             if p.is_file() and '__pycache__' not in p.parts}
     assert {f'mmtnt/.mim/{c}' for c in configs | tools} <= names
+    # tools in subfolders and the model zoo's pages too
+    assert {'mmtnt/.mim/tools/analysis/get_flops.py', 'mmtnt/.mim/configs/tnt/README.md',
+            'mmtnt/.mim/configs/tnt/metafile.yml'} <= names
     assert 'mmtnt/.mim/model-index.yml' in names
     dist_info = next(n.split('/')[0] for n in names if n.endswith('.dist-info/METADATA'))
     assert f'{dist_info}/LICENSE' in names
@@ -42,9 +46,17 @@ def test_model_index_lists_every_config():
     listed = set()
     for metafile in index['Import']:
         meta = yaml.safe_load((ROOT / metafile).read_text())
+        for collection in meta['Collections']:  # each method's page, next to its metafile
+            assert collection['README'] == str(Path(metafile).parent / 'README.md')
+            assert (ROOT / collection['README']).is_file()
         for model in meta['Models']:
             assert (ROOT / model['Config']).is_file(), model['Config']
             assert model['In Collection'] in {c['Name'] for c in meta['Collections']}
+            # Weights: only weights trained with that config, never the backbone's ImageNet ones
+            weights = model.get('Weights')
+            assert weights is None or weights not in str(model['Metadata'].get('Pretrain'))
+            if '/toy/' in model['Config']:  # measured: each toy entry says what it reached
+                assert model.get('Results') and model['Metadata'].get('Iterations'), model['Name']
             listed.add(model['Config'])
     shipped = {str(p.relative_to(ROOT)) for p in (ROOT / 'configs').rglob('*.py')
                if '_base_' not in p.parts}
