@@ -73,8 +73,9 @@ def _toy(name, dtype):
 @pytest.mark.parametrize('name',
                          ['retinanet_tnt_toy.py', 'upernet_tnt_toy.py', 'trans2seg_tnt_toy.py'])
 def test_toy_models_train_under_autocast(name, dtype):
-    """Three train steps through AutocastOptimWrapper (float16 with loss scaling): finite
-    losses, every parameter that float32 training updates gets a finite gradient."""
+    """A backward and a train step through AutocastOptimWrapper (float16 with loss scaling):
+    finite losses, every parameter that float32 training updates gets a finite gradient, the
+    step changes the backbone."""
     model, wrapper = _toy(name, dtype)
     if name.startswith('retinanet'):
         packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 128, 128), (3, 96, 128)],
@@ -94,9 +95,8 @@ def test_toy_models_train_under_autocast(name, dtype):
     assert all(p.grad is not None for p in model.backbone.parameters())
     wrapper.zero_grad()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    for _ in range(3):
-        log_vars = model.train_step(packed, wrapper)
-        assert torch.isfinite(log_vars['loss'])
+    log_vars = model.train_step(packed, wrapper)
+    assert torch.isfinite(log_vars['loss'])
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
     assert any(n.startswith('backbone.') for n in changed)
     assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -1,5 +1,7 @@
-"""The COCO detection configs (TNT-S) on synthetic 800x1333 inputs: a training step and a
-prediction each, with the ImageNet download switched off (``init_cfg=None``, as
+"""The COCO detection configs (TNT-S, PyramidTNT-S) on synthetic inputs: a training step and a
+prediction each, at COCO's 800x1333 for both RetinaNets (TNT-S, PyramidTNT-S: ~4200 patches, the
+fused attention kernel) and PyramidTNT's Mask R-CNN, at 481x803 for the other TNT-S configs (a
+third of the time; every config also trains in test_multiprocess_configs.py), with the ImageNet download switched off (``init_cfg=None``, as
 ``--cfg-options model.backbone.init_cfg=None`` does)."""
 from pathlib import Path
 
@@ -27,21 +29,22 @@ def _build(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name, with_mask', [('retinanet_tnt_s.py', False),
-                                             ('mask_rcnn_tnt_s.py', True),
-                                             ('faster_rcnn_tnt_s_fpn_1x_coco.py', False),
-                                             ('detr_tnt_s_50e_coco.py', False),
-                                             ('retinanet_pyramid_tnt_s_fpn_1x_coco.py', False),
-                                             ('mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py', True)])
-def test_train_step_and_predict_800x1333(name, with_mask):
+@pytest.mark.parametrize('name, with_mask, size', [
+    ('retinanet_tnt_s.py', False, (800, 1333)),
+    ('mask_rcnn_tnt_s.py', True, (481, 803)),
+    ('faster_rcnn_tnt_s_fpn_1x_coco.py', False, (481, 803)),
+    ('detr_tnt_s_50e_coco.py', False, (481, 803)),
+    ('retinanet_pyramid_tnt_s_fpn_1x_coco.py', False, (800, 1333)),
+    ('mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py', True, (800, 1333))])
+def test_train_step_and_predict(name, with_mask, size):
     torch.manual_seed(0)
     model = _build(name)
-    packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, 800, 1333)], num_items=[3],
+    packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, *size)], num_items=[3],
                             num_classes=80, with_mask=with_mask)
     model.train()
     data = model.data_preprocessor(packed, True)
     d = model.data_preprocessor.pad_size_divisor  # 32, or 1 for DETR: TNT pads by itself
-    assert data['inputs'].shape[-2:] == (-(-800 // d) * d, -(-1333 // d) * d)
+    assert data['inputs'].shape[-2:] == tuple(-(-s // d) * d for s in size)
     losses = model(**data, mode='loss')
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)

@@ -32,6 +32,7 @@ DIARY = [
     r'\bthe lent\b', r'scratch script', r'not reliably met', r'\b(?:is|was) met\b',
     r'\bbefore this\b', r'an earlier version', r'this session', r'\bwas not re-measured\b',
     r'can be downloaded here', r'\bturn ago\b', r'tried and not kept', r'attention-kernel session',
+    r'\bTBD\b',  # a placeholder left for a figure
 ]
 DIARY_RE = re.compile('|'.join(DIARY), re.IGNORECASE)
 

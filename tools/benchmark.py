@@ -278,6 +278,8 @@ def available(names: List[str], size) -> List[str]:
 
 
 def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> List[dict]:
+    """Time ``names`` interleaved at ``size``; peak memory (a subprocess per model and step) for
+    every model if ``with_memory`` is True, for those it names if it is a collection."""
     torch.manual_seed(0)
     names = available(names, size)
     x = torch.randn(batch, 3, *size, device=device)
@@ -309,7 +311,8 @@ def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> 
                              img_per_s=batch / t, peak_share=flops[n] / t / peak,
                              gflops_per_img=flops[n] / batch / 1e9, params=params[n],
                              memory=measure_memory(n, size, batch, backward, device, amp)
-                             if with_memory and n not in BASE_MODEL else None))
+                             if n not in BASE_MODEL and (with_memory is True or with_memory
+                                                         and n in with_memory) else None))
     return rows
 
 
@@ -389,7 +392,7 @@ def parse_args():
                         help='only these models (default: every model of each setting)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
-    parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat (tests)')
+    parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat, memory of mmtnt only (tests)')
     parser.add_argument('--json', help='also write the raw rows to this file')
     parser.add_argument('--attention', action='store_true',
                         help='only time the two attention kernels on TNT-S shapes')
@@ -421,8 +424,9 @@ def main():
                 f'{peak / 1e9:.0f} GFLOP/s')
     rows = []
     if args.quick:
+        # memory of mmtnt only: each measurement is a subprocess of its own (seconds of imports)
         rows += run_setting((64, 96), 2, ['mmtnt', 'mmtnt_ptnt', 'timm_tnt'], 1, args.device,
-                            amp, peak, not args.no_memory)
+                            amp, peak, () if args.no_memory else ('mmtnt', ))
     else:
         for s in args.sizes:
             setting = SETTINGS[s]
