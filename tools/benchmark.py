@@ -329,8 +329,8 @@ def report(rows: List[dict]) -> str:
         for r in group:
             mem = f'{r["memory"] / 2**30:.2f} GiB' if r['memory'] is not None else '-'
             t_ratio = f'{r["seconds"] / base["seconds"]:.2f}x' if base else '-'
-            m_ratio = (f'{r["memory"] / base["memory"]:.2f}x'
-                       if base and r['memory'] is not None else '-')
+            m_ratio = (f'{r["memory"] / base["memory"]:.2f}x' if base and None not in (
+                r['memory'], base['memory']) else '-')
             lines.append(f'| {MODELS[r["model"]][0]} | {r["params"] / 1e6:.1f} M | '
                          f'{r["gflops_per_img"]:.1f} | {r["img_per_s"]:.2f} | '
                          f'{r["seconds"]:.3f} | {100 * r["peak_share"]:.0f} % | {mem} | '
@@ -392,7 +392,7 @@ def parse_args():
                         help='only these models (default: every model of each setting)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
-    parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat, memory of mmtnt only (tests)')
+    parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat, memory of mmtnt and timm only (tests)')
     parser.add_argument('--json', help='also write the raw rows to this file')
     parser.add_argument('--attention', action='store_true',
                         help='only time the two attention kernels on TNT-S shapes')
@@ -424,9 +424,9 @@ def main():
                 f'{peak / 1e9:.0f} GFLOP/s')
     rows = []
     if args.quick:
-        # memory of mmtnt only: each measurement is a subprocess of its own (seconds of imports)
+        # memory of mmtnt and timm only (their ratio): each is a subprocess of its own
         rows += run_setting((64, 96), 2, ['mmtnt', 'mmtnt_ptnt', 'timm_tnt'], 1, args.device,
-                            amp, peak, () if args.no_memory else ('mmtnt', ))
+                            amp, peak, () if args.no_memory else ('mmtnt', 'timm_tnt'))
     else:
         for s in args.sizes:
             setting = SETTINGS[s]
