@@ -29,6 +29,7 @@ def _gpu_check(out, *args, timeout=600):
     return json.loads((out / 'report.json').read_text())
 
 
+@pytest.mark.slow
 def test_rehearsal_on_cpu(tmp_path):
     report = _gpu_check(tmp_path)
     parts = report['parts']

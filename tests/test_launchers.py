@@ -41,6 +41,7 @@ def _out(proc):
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('at, status', [('before_run', PREEMPTED_EXIT_CODE),
                                         ('iteration', PREEMPTED_EXIT_CODE), ('after_train', 0)])
 def test_sigterm_to_the_process_group(tmp_path, at, status):
@@ -117,6 +118,7 @@ def test_dist_train_sh_stops_on_sigterm(tmp_path, target):
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_12.pth', 'iter_8.pth']
 
 
+@pytest.mark.slow
 def test_accept_batch_change_resumes_with_another_batch(tmp_path):
     """tools/train.py --resume with another batch: refused with the sizes and the option;
     --accept-batch-change continues at the saved sample position."""
