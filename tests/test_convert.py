@@ -112,6 +112,7 @@ def test_convert_tool_writes_mmtnt_layout(tmp_path):
         torch.testing.assert_close(converted['state_dict'][k], direct[k])
 
 
+@pytest.mark.slow
 def test_convert_tool_refuses_unsafe_pickles_unless_trusted(tmp_path):
     """Training args (argparse.Namespace) are plain metadata and load safely; an object outside
     the allow-list needs --trust-checkpoint."""

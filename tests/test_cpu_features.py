@@ -147,6 +147,7 @@ def test_autocast_wrapper_warns_about_emulated_bf16(fresh_detection, value):
         assert f'{ENV_OVERRIDE}=0' in logged[0][0] and 'bfloat16 would run emulated' in logged[0][0]
 
 
+@pytest.mark.slow
 def test_train_amp_is_refused_without_native_bf16(tmp_path):
     """tools/train.py --amp with no CUDA on a CPU without native bfloat16: a ValueError that says
     what is missing and what to do, before anything is built."""

@@ -221,6 +221,7 @@ def _hf_load(hub_id, env, out):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_hf_hub_id_download_cache_and_offline(server, tmp_path):
     """``hf-hub:`` ids go through huggingface_hub: download, its cache, then offline mode."""
     repo = server.root / 'hub' / 'timm' / 'tnt_s_patch16_224.in1k'

@@ -151,6 +151,7 @@ def test_resume_loads_no_batch_already_trained(tmp_path, uninterrupted, loop):
         assert (parameters(runner)[k] == v).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('loop, iteration', [('iter', 8), ('iter', 5), ('epoch', 8),
                                              ('epoch', 5)],
                          ids=['iter-middle', 'iter-validation-point', 'epoch-middle',
