@@ -183,14 +183,13 @@ def _random_checkpoint(config: str, path: str) -> None:
     """What tools/train.py would leave, from a randomly initialised model (seconds, not minutes)."""
     import torch
     from mmengine.config import Config
-    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.registry import DefaultScope
 
-    import mmtnt  # noqa: F401
+    from mmtnt.utils.tool_config import build_model
     cfg = Config.fromfile(config)
-    init_default_scope(cfg.default_scope)
-    registry = __import__(f'{cfg.default_scope}.registry', fromlist=['MODELS'])
+    model = build_model(cfg)
+    registry = __import__(f'{cfg.default_scope}.registry', fromlist=['DATASETS'])
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = registry.MODELS.build(cfg.model)
         dataset_type = registry.DATASETS.get(cfg.train_dataloader.dataset.type)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     torch.save(dict(state_dict=model.state_dict(),

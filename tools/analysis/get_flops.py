@@ -31,7 +31,6 @@ short) sides, taken as a landscape image: COCO's (1333, 800) is H=800, W=1333).
 import argparse
 import os.path as osp
 from functools import partial
-from importlib import import_module
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -40,7 +39,9 @@ from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.analysis.jit_handles import get_shape
 from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import init_default_scope
+
+from mmtnt.utils.tool_config import build_model
 
 PARTS = ('whole', 'features', 'backbone')
 RESIZES = ('Resize', 'RandomResize', 'RandomChoiceResize')
@@ -161,25 +162,16 @@ def count(cfg: Config,
     shape = tuple(shape) if shape is not None else training_shape(cfg)
     if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ValueError(f'shape must be two positive ints (H, W), got {shape!r}.')
-    scope = cfg.get('default_scope', 'mmdet')
-    if scope not in ('mmdet', 'mmseg'):
-        raise ValueError(f'default_scope={scope!r}: this tool counts mmdet and mmseg models.')
-    init_default_scope(scope)
-    models = import_module(f'{scope}.registry').MODELS
     torch.manual_seed(seed)
-    with DefaultScope.overwrite_default_scope(scope):
-        if part == 'backbone':  # the backbone alone: its preprocessor, no detector / segmentor
-            model = models.build(cfg.model.backbone)
-            preprocessor = models.build(cfg.model.data_preprocessor)
-        else:
-            model = models.build(cfg.model)
-            preprocessor = model.data_preprocessor
+    model = build_model(cfg)  # refuses scopes other than mmdet / mmseg
+    scope = cfg.get('default_scope', 'mmdet')
+    init_default_scope(scope)
     model = revert_sync_batchnorm(model).eval()
-    data = _batch(preprocessor, scope, shape)
+    data = _batch(model.data_preprocessor, scope, shape)
     inputs = data['inputs']
     proposals = None
     if part == 'backbone':
-        traced = model
+        traced = model.backbone
     elif part == 'features':
         traced = _Part(model, model.extract_feat)
     else:
@@ -197,7 +189,7 @@ def count(cfg: Config,
     analyzer.tracer_warnings('none')
     with torch.no_grad():
         flops = analyzer.total()
-    counted = [model]
+    counted = [model.backbone if part == 'backbone' else model]
     if part == 'features':
         counted = [model.backbone] + ([model.neck] if getattr(model, 'neck', None) is not None
                                       else [])
