@@ -277,9 +277,9 @@ def available(names: List[str], size) -> List[str]:
     return out
 
 
-def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> List[dict]:
-    """Time ``names`` interleaved at ``size``; peak memory (a subprocess per model and step) for
-    every model if ``with_memory`` is True, for those it names if it is a collection."""
+def run_setting(size, batch, names, repeats, device, amp, peak, memory_of=()) -> List[dict]:
+    """Time ``names`` interleaved at ``size``; the peak memory (a subprocess per model and step)
+    of those also in ``memory_of``."""
     torch.manual_seed(0)
     names = available(names, size)
     x = torch.randn(batch, 3, *size, device=device)
@@ -311,8 +311,7 @@ def run_setting(size, batch, names, repeats, device, amp, peak, with_memory) -> 
                              img_per_s=batch / t, peak_share=flops[n] / t / peak,
                              gflops_per_img=flops[n] / batch / 1e9, params=params[n],
                              memory=measure_memory(n, size, batch, backward, device, amp)
-                             if n not in BASE_MODEL and (with_memory is True or with_memory
-                                                         and n in with_memory) else None))
+                             if n in memory_of and n not in BASE_MODEL else None))
     return rows
 
 
@@ -433,7 +432,7 @@ def main():
             size = setting.get('size', (s, s))
             names = [n for n in setting['models'] if not args.models or n in args.models]
             rows += run_setting(size, setting['batch'], names, args.repeats,
-                                args.device, amp, peak, not args.no_memory)
+                                args.device, amp, peak, () if args.no_memory else names)
     logger.info(report(rows))
     if args.json:
         with open(args.json, 'w') as f:

@@ -213,7 +213,8 @@ def _speed(args, setting: int) -> dict:
         size, batch, repeats = ((224, 224), 64, 5) if setting == 224 else ((800, 1344), 2, 3)
     peak = matmul_peak(args.device, getattr(torch, amp or 'float32'))
     # memory: one fresh process per model and pass (quick: left out, it is the slow part)
-    rows = run_setting(size, batch, names, repeats, args.device, amp, peak, not args.quick)
+    rows = run_setting(size, batch, names, repeats, args.device, amp, peak,
+                       () if args.quick else names)
     return dict(size=list(size), batch=batch, amp=amp or 'float32', autocast=amp is not None,
                 matmul_peak_tflops=peak / 1e12, rows=rows, table=report(rows))
 
