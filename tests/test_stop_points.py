@@ -9,7 +9,7 @@ import pytest
 from mmengine.hooks import EMAHook, Hook
 
 from mmtnt.engine import PREEMPTED_EXIT_CODE
-from tiny_runner import SendSignal, build_runner, parameters
+from tiny_runner import SendSignal, build_runner, parameters, release_workers
 
 ITER = dict(max_iters=12, val_interval=6)
 EPOCH = dict(max_iters=18, by_epoch=True, val_interval=1)
@@ -42,12 +42,15 @@ def _train(work, stops=(), **kwargs):
     for start, stop in enumerate(list(stops) + [None]):
         hooks = [RecordValidations(validations)] + ([SendSignal(**stop)] if stop else [])
         runner = build_runner(work, resume=start > 0, hooks=hooks, **kwargs)
-        if stop is None:
-            runner.train()
-            continue
-        with pytest.raises(SystemExit) as exit_:
-            runner.train()
-        assert exit_.value.code == PREEMPTED_EXIT_CODE, stop
+        try:
+            if stop is None:
+                runner.train()
+                continue
+            with pytest.raises(SystemExit) as exit_:
+                runner.train()
+            assert exit_.value.code == PREEMPTED_EXIT_CODE, stop
+        finally:
+            release_workers(runner)
     return _outcome(runner, validations, work)
 
 

@@ -212,6 +212,19 @@ def build_runner(work_dir, max_iters=12, by_epoch=False, resume=False, interval=
     )
 
 
+def release_workers(runner) -> None:
+    """Stop the data-loader worker processes a finished or stopped in-process run keeps
+    (persistent workers, and an iteration-based loop's open iterator). Left to the garbage
+    collector, a later test pays for them: their queues are gone by then, and each worker is
+    joined until torch's 5 s timeout."""
+    for loop in (runner._train_loop, runner._val_loop):
+        loader = getattr(loop, 'dataloader', None)
+        iterator = getattr(loader, '_iterator', None)
+        if hasattr(iterator, '_shutdown_workers'):
+            iterator._shutdown_workers()
+            loader._iterator = None
+
+
 def parameters(runner_or_model) -> dict:
     model = getattr(runner_or_model, 'model', runner_or_model)
     model = getattr(model, 'module', model)
