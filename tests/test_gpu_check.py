@@ -22,10 +22,13 @@ sys.path.pop(0)
 
 
 def _gpu_check(out, *args, timeout=600):
+    tmp = out / 'tmp'  # where its scratch folder goes (gone at the end)
+    tmp.mkdir(parents=True)
     proc = subprocess.run([sys.executable, 'tools/gpu_check.py', '--device', 'cpu', '--quick',
                            '--out', str(out), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=dict(os.environ, TMPDIR=str(tmp)))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert not list(tmp.glob('gpu_check_*')), 'gpu_check left its scratch folder behind'
     return json.loads((out / 'report.json').read_text())
 
 

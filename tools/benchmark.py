@@ -93,12 +93,13 @@ class OnnxRuntimeFeatures(torch.nn.Module):
     def __init__(self, model: torch.nn.Module, size) -> None:
         super().__init__()
         from mmtnt.deploy import OnnxRuntimeModel
-        path = osp.join(tempfile.mkdtemp(prefix='mmtnt_bench_'), 'model.onnx')
-        with torch.no_grad():
+        # the session holds the graph once it is built: the file goes with the folder
+        with tempfile.TemporaryDirectory(prefix='mmtnt_bench_') as folder, torch.no_grad():
+            path = osp.join(folder, 'model.onnx')
             torch.onnx.export(model.eval(), (torch.randn(1, 3, *size), ), path, dynamo=False,
                               opset_version=17, input_names=['x'],
                               dynamic_axes={'x': {0: 'batch', 2: 'height', 3: 'width'}})
-        self.runtime = OnnxRuntimeModel(path)
+            self.runtime = OnnxRuntimeModel(path)
 
     def forward(self, x):
         if torch.is_grad_enabled():

@@ -39,6 +39,7 @@ import json
 import os
 import os.path as osp
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -440,7 +441,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_part(args)
         return 0
     os.makedirs(args.out, exist_ok=True)
+    # the parts' results, the toy data and the toy run's checkpoints: removed once the report
+    # is written
     args.scratch = tempfile.mkdtemp(prefix='gpu_check_')
+    try:
+        return _run_parts(args, argv)
+    finally:
+        shutil.rmtree(args.scratch, ignore_errors=True)
+
+
+def _run_parts(args, argv: Optional[List[str]]) -> int:
     if args.wheels:
         args.wheels = osp.abspath(args.wheels)
     # the children (and their own subprocesses) import what was installed into the site folder
