@@ -507,3 +507,13 @@ def test_a_stale_data_position_is_not_used(tmp_path):
     log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
     assert 'saved at iteration 4, the checkpoint is of iteration 8' in log
     assert 'has no data position' in log
+
+
+@pytest.mark.parametrize('by_epoch', [False, True], ids=['iter', 'epoch'])
+def test_a_run_from_its_start_restores_no_position(tmp_path, by_epoch):
+    """Only a resumed run restores a data position and random state: one from its start says
+    nothing of them."""
+    build_runner(tmp_path, max_iters=6, by_epoch=by_epoch).train()
+    log = ''.join(p.read_text() for p in tmp_path.glob('*/*.log'))
+    assert 'Epoch(train)' in log or 'Iter(train)' in log
+    assert 'data position' not in log and 'random state' not in log

@@ -141,11 +141,11 @@ class SafeCheckpointHook(CheckpointHook):
         hub = runner.message_hub
         if self.last_ckpt is None and hub.get_info('last_ckpt'):
             self.last_ckpt = hub.get_info('last_ckpt')  # mmengine 0.10.7 forgets it on resume
-        states = hub.get_info(RNG_KEY) if runner.iter > 0 else None
-        data = hub.get_info(DATA_STATE_KEY) if runner.iter > 0 else None
+        states, data = hub.get_info(RNG_KEY), hub.get_info(DATA_STATE_KEY)
         hub.runtime_info.pop(RNG_KEY, None)
         hub.runtime_info.pop(DATA_STATE_KEY, None)
-        state = self._restore_at_resume_point(runner, states, data)
+        # a run from its start (load_from included) has no position to restore
+        state = self._restore_at_resume_point(runner, states, data) if runner.iter > 0 else None
         if hub.get_info(VAL_PENDING_KEY) and runner.val_loop is not None:
             runner.logger.info('Running the validation that the stop left pending.')
             current = capture_rng_state()
