@@ -1,16 +1,22 @@
-from mmengine.logging import print_log
-
+from mmtnt.registry import DATASETS, register_deferred
 from .toy_shapes import ensure_toy_shapes
 
-try:
-    from .toy_datasets import ToyShapesCocoDataset, ToyShapesSegDataset
-except ImportError as e:
-    # MMDetection / MMSegmentation import mmcv's compiled ops. Without them (mmcv-lite, as on a
-    # bare GPU machine before its ops are built) the backbones still work; the toy datasets,
-    # like every detector and segmentor, need the full mmcv.
-    print_log(f'mmtnt: toy datasets not registered ({e}); install mmcv with its compiled ops '
-              f'(bash tools/setup_env.sh) to train detectors and segmentors.', logger='current',
-              level=30)
-    __all__ = ['ensure_toy_shapes']
-else:
-    __all__ = ['ToyShapesCocoDataset', 'ToyShapesSegDataset', 'ensure_toy_shapes']
+# The toy datasets subclass MMDetection's CocoDataset and MMSegmentation's BaseSegDataset: they
+# are registered now and imported when first built (importing MMDetection / MMSegmentation takes
+# seconds a backbone alone does not need).
+_DEFERRED = {
+    'ToyShapesCocoDataset': register_deferred(DATASETS, 'ToyShapesCocoDataset',
+                                              'mmtnt.datasets.toy_datasets', 'MMDetection'),
+    'ToyShapesSegDataset': register_deferred(DATASETS, 'ToyShapesSegDataset',
+                                             'mmtnt.datasets.toy_datasets', 'MMSegmentation'),
+}
+
+
+def __getattr__(name: str):
+    if name in _DEFERRED:  # from mmtnt.datasets import ToyShapesCocoDataset: the real class
+        return _DEFERRED[name]._real()
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+# (the toy datasets are left out of *: a star import would import MMDetection)
+__all__ = ['ensure_toy_shapes']

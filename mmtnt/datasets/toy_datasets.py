@@ -8,7 +8,7 @@ from .toy_shapes import CLASSES, SEG_CLASSES, ensure_toy_shapes
 PALETTE = [(220, 20, 60), (0, 128, 0), (0, 0, 230)]
 
 
-@DATASETS.register_module()
+@DATASETS.register_module(force=True)  # in place of the deferred entry
 class ToyShapesCocoDataset(CocoDataset):
     """COCO-format toy shapes (circle / square / triangle); generated under ``data_root`` if absent."""
 
@@ -19,7 +19,7 @@ class ToyShapesCocoDataset(CocoDataset):
         super().__init__(*args, data_root=data_root, **kwargs)
 
 
-@DATASETS.register_module()
+@DATASETS.register_module(force=True)  # in place of the deferred entry
 class ToyShapesSegDataset(BaseSegDataset):
     """ADE20K-format toy shapes: label 0 is ignore (``reduce_zero_label``), 1 background."""
 

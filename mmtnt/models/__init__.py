@@ -1,6 +1,10 @@
+from . import decode_heads  # noqa: F401  registers Trans2SegHead (imported when first built)
 from .backbones import PyramidTNT, TNTBackbone
-from .decode_heads import *  # noqa: F401,F403  (needs MMSegmentation)
-from .decode_heads import __all__ as _heads
 from .necks import TNTFeaturePyramid
 
-__all__ = ['PyramidTNT', 'TNTBackbone', 'TNTFeaturePyramid'] + _heads
+
+def __getattr__(name: str):  # from mmtnt.models import Trans2SegHead
+    return getattr(decode_heads, name)
+
+
+__all__ = ['PyramidTNT', 'TNTBackbone', 'TNTFeaturePyramid']

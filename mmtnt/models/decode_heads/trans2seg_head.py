@@ -28,7 +28,7 @@ def _positive_ints(value, name: str, what: str) -> Tuple[int, int]:
     return tuple(value)
 
 
-@MODELS.register_module()
+@MODELS.register_module(force=True)  # in place of the deferred entry
 class Trans2SegHead(BaseDecodeHead):
     """Trans2Seg: a transformer encoder over a coarse map, class prototypes decoding it, and a
     convolutional head turning each class's attention maps into its mask.
