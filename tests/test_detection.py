@@ -1,9 +1,9 @@
 """The COCO detection configs (TNT-S, PyramidTNT-S) on synthetic inputs: a training step and a
-prediction each, the TNT-S RetinaNet at COCO's 800x1333 (~4200 patches), the others at 481x803
-(~1660 patches: past 1024 keys, the fused attention kernel too; sides that are not multiples of
-32; a third of the time; every config also trains in test_multiprocess_configs.py), with the
-ImageNet download switched off (``init_cfg=None``, as ``--cfg-options
-model.backbone.init_cfg=None`` does)."""
+prediction each, at 481x803 (~1660 TNT-S patches: past 1024 keys, the fused attention kernel;
+sides that are not multiples of 32), with the ImageNet download switched off
+(``init_cfg=None``, as ``--cfg-options model.backbone.init_cfg=None`` does). Every config also
+trains in two processes in test_multiprocess_configs.py; PyramidTNT runs at COCO's 800x1333 in
+test_pyramid_tnt.py."""
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ def _build(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('name, with_mask, size', [
-    ('retinanet_tnt_s.py', False, (800, 1333)),
+    ('retinanet_tnt_s.py', False, (481, 803)),
     ('mask_rcnn_tnt_s.py', True, (481, 803)),
     ('faster_rcnn_tnt_s_fpn_1x_coco.py', False, (481, 803)),
     ('detr_tnt_s_50e_coco.py', False, (481, 803)),
