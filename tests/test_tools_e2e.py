@@ -50,89 +50,83 @@ def _check(proc):
     return proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
-def test_train_kill_resume_test(tmp_path, toy_data_root):
-    work = tmp_path / 'work'
-    train = ['tools/train.py', TOY, '--work-dir', str(work)]
-    # a run that would go on for long, killed after its first checkpoint
-    opts = _opts(toy_data_root, **{'train_cfg.max_iters': 1000, 'train_cfg.val_interval': 1000,
-                                   'default_hooks.checkpoint.interval': 8})
-    log_file = open(tmp_path / 'killed_run.log', 'w')
-    proc = subprocess.Popen([sys.executable] + train + opts, cwd=ROOT, stdout=log_file,
-                            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED='1'))
-    deadline = time.time() + 300
-    while not (work / 'last_checkpoint').exists() and time.time() < deadline:
-        assert proc.poll() is None, (tmp_path / 'killed_run.log').read_text()[-3000:]
-        time.sleep(0.5)
-    # CheckpointHook writes last_checkpoint once the checkpoint file is complete
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    log_file.close()
-    last = Path((work / 'last_checkpoint').read_text().strip())
-    done = int(re.search(r'iter_(\d+)\.pth', last.name).group(1))
-    ckpt = torch.load(last, weights_only=True)
-    state = ckpt['optimizer']['state']
-    assert ckpt['meta']['iter'] == done and state and all(s['step'] == done for s in state.values())
+def _popen(args, log_path):
+    """tools/*.py in a session of its own (a signal to its group reaches nobody else)."""
+    with open(log_path, 'w') as log:
+        return subprocess.Popen([sys.executable] + args, cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
 
-    # --resume continues from the last checkpoint: iteration, optimizer and scheduler restored
-    total = done + 4
-    opts = _opts(toy_data_root, **{'train_cfg.max_iters': total, 'train_cfg.val_interval': total,
-                                   'default_hooks.checkpoint.interval': total})
-    log = _check(_run(train + ['--resume'] + opts))
-    assert f'resumed epoch: 0, iter: {done}' in log
-    assert re.search(rf'Iter\(train\) \[ *{done + 1}/{total}\]', log)
-    assert not re.search(rf'Iter\(train\) \[ *1/{total}\]', log)
-    resumed = torch.load(work / f'iter_{total}.pth', weights_only=True)
-    assert all(s['step'] == total for s in resumed['optimizer']['state'].values())
-    assert resumed['param_schedulers'][0]['last_step'] == total
-    assert 'coco/bbox_mAP_50' in log
 
-    # test: COCO metric, pictures of the detections and a pickle of the predictions
-    out = _check(_run(['tools/test.py', TOY, str(work / f'iter_{total}.pth'), '--work-dir', str(work),
-                       '--show-dir', 'vis', '--out', str(tmp_path / 'preds.pkl')] +
-                      _opts(toy_data_root)))
-    assert re.search(r'coco/bbox_mAP: \d', out)
-    assert (tmp_path / 'preds.pkl').exists()
-    assert len(list(work.glob('*/vis/*.jpg'))) == 100
+def _wait_until(found, proc, log_path, timeout=300):
+    deadline = time.time() + timeout
+    while not found():
+        assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
-def test_sigterm_then_resume_matches_the_uninterrupted_run(tmp_path, toy_data_root):
+def test_sigterm_kill_resume_and_test(tmp_path, toy_data_root):
     """tools/train.py, toy RetinaNet with drop path and 2 persistent data-loader workers, as the
-    shipped configs: SIGTERM to the whole process group (as torchrun and slurm deliver it)
-    during training stops the run with status 75 and a checkpoint of the iteration in flight;
-    `--resume` then ends with the weights of the uninterrupted run."""
-    total = 16
+    shipped configs, interrupted twice: SIGTERM to the whole process group (as torchrun and
+    slurm deliver it) stops the run with status 75 and a checkpoint of the iteration in flight;
+    the resumed run is SIGKILLed after its next checkpoint, which is complete (optimizer state
+    of that iteration); `--resume` then ends with the weights of the uninterrupted run, and
+    tools/test.py evaluates it (COCO metric, pictures, a pickle of the predictions)."""
+    total, interval = 20, 8
     opts = _opts(toy_data_root, **{
         'train_cfg.max_iters': total, 'train_cfg.val_interval': total,
-        'default_hooks.checkpoint.interval': total, 'model.backbone.drop_path_rate': 0.1,
+        'default_hooks.checkpoint.interval': interval, 'model.backbone.drop_path_rate': 0.1,
         'randomness.seed': 0, 'randomness.deterministic': True,
         'train_dataloader.num_workers': 2, 'train_dataloader.persistent_workers': True})
     _check(_run(['tools/train.py', TOY, '--work-dir', str(tmp_path / 'full')] + opts))
     work = tmp_path / 'stopped'
     train = ['tools/train.py', TOY, '--work-dir', str(work)] + opts
+
     log_path = tmp_path / 'stopped.log'
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen([sys.executable] + train, cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
-        deadline = time.time() + 300
-        while not re.search(rf'Iter\(train\) \[ *5/{total}\]', log_path.read_text()):
-            assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGTERM)  # the main process and its workers
-        assert proc.wait(timeout=300) == 75, log_path.read_text()[-3000:]
+    proc = _popen(train, log_path)
+    _wait_until(lambda: re.search(rf'Iter\(train\) \[ *3/{total}\]', log_path.read_text()), proc,
+                log_path)
+    os.killpg(proc.pid, signal.SIGTERM)  # the main process and its workers
+    assert proc.wait(timeout=300) == 75, log_path.read_text()[-3000:]
     stopped_at = int(re.search(r'iter_(\d+)\.pth', (work / 'last_checkpoint').read_text())[1])
-    assert 5 <= stopped_at < total
+    assert 3 <= stopped_at < interval
     assert f'stopping at iteration {stopped_at}' in log_path.read_text()
     assert 'DataLoader worker' not in log_path.read_text()
+
+    # resumed, then killed once its next checkpoint is complete (CheckpointHook writes
+    # last_checkpoint after the file); 12 more iterations would end the run
+    log_path = tmp_path / 'killed.log'
+    proc = _popen(train + ['--resume'], log_path)
+    _wait_until(lambda: f'iter_{interval}.pth' in (work / 'last_checkpoint').read_text(), proc,
+                log_path)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert f'resumed epoch: 0, iter: {stopped_at}' in log_path.read_text()
+    ckpt = torch.load(work / f'iter_{interval}.pth', weights_only=True)
+    state = ckpt['optimizer']['state']
+    assert ckpt['meta']['iter'] == interval and state and all(
+        s['step'] == interval for s in state.values())
+
     log = _check(_run(train + ['--resume']))
-    assert f'resumed epoch: 0, iter: {stopped_at}' in log
+    assert f'resumed epoch: 0, iter: {interval}' in log
+    assert re.search(rf'Iter\(train\) \[ *{interval + 1}/{total}\]', log)
+    assert not re.search(rf'Iter\(train\) \[ *1/{total}\]', log)
+    assert 'coco/bbox_mAP_50' in log
+    resumed = torch.load(work / f'iter_{total}.pth', weights_only=True)
+    assert all(s['step'] == total for s in resumed['optimizer']['state'].values())
+    assert resumed['param_schedulers'][0]['last_step'] == total
     full = torch.load(tmp_path / 'full' / f'iter_{total}.pth', weights_only=True)['state_dict']
-    resumed = torch.load(work / f'iter_{total}.pth', weights_only=True)['state_dict']
-    assert full.keys() == resumed.keys()
+    assert full.keys() == resumed['state_dict'].keys()
     for k in full:
-        assert (full[k].double() - resumed[k].double()).abs().max() <= 1e-6, k
+        assert (full[k].double() - resumed['state_dict'][k].double()).abs().max() <= 1e-6, k
+
+    out = _check(_run(['tools/test.py', TOY, str(work / f'iter_{total}.pth'), '--work-dir',
+                       str(work), '--show-dir', 'vis', '--out', str(tmp_path / 'preds.pkl')] +
+                      _opts(toy_data_root)))
+    assert re.search(r'coco/bbox_mAP: \d', out)
+    assert (tmp_path / 'preds.pkl').exists()
+    assert len(list(work.glob('*/vis/*.jpg'))) == 100
 
 
 @pytest.mark.slow
