@@ -4,47 +4,57 @@ The result is one QDQ ``.onnx`` file (QuantizeLinear / DequantizeLinear pairs ar
 quantized ops) that runs in int8 both in ONNX Runtime and in OpenVINO, which reads QDQ ONNX and
 executes the quantized ops in integers. What it is:
 
-- weights per output channel, symmetric int8 (``QInt8``); activations per tensor, int8 (S8S8: the
-  u8 activations x s8 weights kernels of x86 CPUs without VNNI can saturate their 16-bit
-  intermediate sums; ONNX Runtime's QDQ S8S8 and OpenVINO avoid that path);
+- weights per output channel, symmetric int8 with ``reduce_range`` (7 bits); activations per
+  tensor, uint8 (U8S8). x86 CPUs without VNNI (this AVX2 EPYC) multiply u8 x s8 pairs into 16-bit
+  sums that saturate with full-range weights: OpenVINO's int8 kernels do, and S8S8 activations
+  (shifted to u8 inside) with full-range weights lose 18 dB there (table below);
 - only ops with weights are quantized (``MatMul`` of Linear layers, ``Conv``), see
-  :func:`quantizable_nodes`; everything else stays float32: LayerNorm, GELU, Softmax, residual
-  adds, the attention products (q @ k^T, attn @ v), position-grid and pooling resampling, and the
-  head's output layers (``retina_cls`` / ``retina_reg``, ``conv_seg``);
-- calibrated (min / max of each activation) on the first N images of the config's train set in a
-  fixed order, as the test pipeline and the data preprocessor present them
+  :func:`quantizable_nodes`; everything else computes in float32: LayerNorm, GELU, Softmax,
+  residual adds, the attention products (q @ k^T, attn @ v), position-grid and pooling
+  resampling, and the head's output layers (``retina_cls`` / ``retina_reg``, ``conv_seg``). The
+  quantized ops' outputs are quantized too (what lets ONNX Runtime fuse ``QLinearMatMul`` /
+  ``QLinearConv``), so a float op after a Linear may read int8-rounded values;
+- calibrated by min / max of each activation on the first N images of the config's train set in
+  a fixed order, as the test pipeline and the data preprocessor present them
   (:func:`calibration_batches`): the same images give a byte-identical model.
 
-What stays float is measured with ``tools/analysis/quant_error.py`` (the output error when one
-group of nodes alone is quantized; each quantized tensor's SQNR). Toy RetinaNet-TNT
-(configs/toy/retinanet_tnt_toy.py, 200 training iterations, bbox mAP 0.105), 32 calibration
-images, error on 16 test images: worst SQNR over the 10 outputs (dB, higher is better) | worst
-largest difference relative to the output's largest magnitude::
+What stays float is measured with ``tools/analysis/quant_error.py --variants --openvino
+--per-node`` (the output error when one group of nodes alone is quantized; each quantized
+tensor's SQNR). Toy RetinaNet-TNT (configs/toy/retinanet_tnt_toy.py, 200 training iterations,
+bbox mAP 0.105), 32 calibration images, error on 16 test images: worst SQNR over the 10 outputs
+(dB, higher is better) | worst largest difference relative to the output's largest magnitude,
+ONNX Runtime / OpenVINO::
 
-    44.3 dB | 0.021  linear alone (37 nodes)             -> quantized
-    41.8 dB | 0.013  conv alone (30 nodes)               -> quantized
-    15.3 dB | 0.298  attention alone (16: q@k^T, attn@v) -> float (softmax input / output)
-    39.9 dB | 0.062  output alone (10: retina_cls/reg)   -> float (3x the largest error)
-    fails            resampling alone (2: position grid) -> float (ONNX Runtime's QLinearMatMul
-                                                             rejects the 4-D position table)
-    40.9 dB | 0.019  default: linear + conv
-    37.4 dB | 0.062  default + output layers
-    15.2 dB | 0.302  default + attention
-    38.2 dB | 0.025  default, percentile (99.999) calibration   -> min / max kept
-    36.3 dB | 0.019  default, uint8 activations + reduce_range  -> int8 (S8S8) kept
+    ONNX Runtime      OpenVINO
+    55.5 dB | 0.003   55.5 dB | 0.003  linear alone (37 nodes)             -> int8
+    36.3 dB | 0.021   36.1 dB | 0.022  conv alone (30 nodes)               -> int8
+    15.3 dB | 0.298   68.8 dB | 0.001  attention alone (16: q@k^T, attn@v) -> float
+    fails             100 dB  | 0      resampling alone (2: position grid)  -> float (ONNX
+                                       Runtime's QLinearMatMul rejects the 4-D position table)
+    39.1 dB | 0.062   39.1 dB | 0.062  output alone (10: retina_cls / reg)  -> float (3x the
+                                                                               largest error)
+    36.3 dB | 0.019   36.9 dB | 0.021  default: linear + conv, u8 + reduce_range, min / max
+    40.9 dB | 0.019   22.4 dB | 0.110  default with s8 activations, full-range weights
+    36.6 dB | 0.020   36.8 dB | 0.020  default with percentile (99.999) calibration
+    37.3 dB | 0.021   37.5 dB | 0.019  default with float outputs (no QLinear fusion in ORT)
+    34.9 dB | 0.062   35.3 dB | 0.062  default + output layers
+    15.3 dB | 0.302   37.3 dB | 0.020  default + attention
 
 Per quantized tensor of the default model (4 test images), the accumulated SQNR stays between
-29.0 dB (``stem_proj`` LayerNorm output, the first quantized activation) and 45.4 dB: no single
-Linear / Conv needs to stay float. Calibration size (default set): 8 images 40.7 dB, 32: 40.9,
-64: 40.0, 128: 40.9, in 2.2 / 2.7 / 2.8 / 3.6 s: flat on the toy set; ``tools/test.py`` takes 32
-(:data:`mmtnt.deploy.backends.DEFAULT_CALIB`), a margin for sets with more variety than the
-toy's three shapes at a cost of 32 forward passes. Evaluated by ``tools/test.py`` on the 100
-toy val images: bbox mAP 0.105 (PyTorch, ONNX Runtime and OpenVINO fp32), 0.111 (ONNX Runtime
-int8), 0.113 (OpenVINO int8, the same file).
+28.9 dB (``stem_proj`` LayerNorm output, the first quantized activation) and 45 dB: no single
+Linear / Conv needs to stay float. Calibration size (default set, ONNX Runtime / OpenVINO):
+8 images 37.6 / 37.6 dB, 32: 36.3 / 36.9, 64: 36.8 / 36.9, quantized in 2.5 / 3.2 / 4.0 s: flat
+on the toy set; ``tools/test.py`` takes 32 (:data:`mmtnt.deploy.backends.DEFAULT_CALIB`), a
+margin for sets with more variety than the toy's three shapes at a cost of 32 forward passes
+(at 800x1333, ~65x the toy's pixels each).
+
+Evaluated by ``tools/test.py`` on the 100 toy val images: bbox mAP 0.105 in PyTorch, ONNX
+Runtime fp32 and OpenVINO fp32; 0.106 in ONNX Runtime int8 and 0.105 in OpenVINO int8 (the same
+file); the S8S8 file gave 0.111 / 0.113 (toy mAP moves little with a 22 dB output error).
 
 OpenVINO runs all 67 quantized nodes in integers (its runtime model: 37 ``FullyConnected`` i8,
-30 ``Convolution`` u8); ONNX Runtime fuses 40 of them into ``QLinearMatMul`` / ``QLinearConv``
-and runs the others as float ops on dequantized int8 weights.
+30 ``Convolution`` u8); ONNX Runtime fuses most of them into ``QLinearMatMul`` /
+``QLinearConv`` and runs the others as float ops on dequantized int8 weights.
 """
 import copy
 import re
@@ -127,7 +137,8 @@ def quantize_int8(fp32_onnx: str,
                   groups: Iterable[str] = DEFAULT_GROUPS,
                   exclude: Iterable[str] = (),
                   method: str = 'minmax',
-                  activation_type: str = 'int8') -> Dict[str, int]:
+                  activation_type: str = 'uint8',
+                  quantize_outputs: bool = True) -> Dict[str, int]:
     """Quantize ``fp32_onnx`` to int8 QDQ at ``out_onnx``, calibrated on ``calib_batches``.
 
     Args:
@@ -138,8 +149,12 @@ def quantize_int8(fp32_onnx: str,
         groups: the :func:`node_category` categories to quantize.
         exclude: node names kept float besides.
         method: activation ranges: ``minmax`` or ``percentile`` (99.999th).
-        activation_type: ``int8`` (S8S8) or ``uint8`` (U8S8 with ``reduce_range``: 7-bit
-            weights, against the saturation of non-VNNI u8 x s8 kernels).
+        activation_type: ``uint8`` (U8S8 with ``reduce_range``: 7-bit weights, against the
+            saturation of the u8 x s8 kernels of CPUs without VNNI; the default) or ``int8``
+            (S8S8, full-range weights: better in ONNX Runtime, saturates in OpenVINO on CPUs
+            without VNNI).
+        quantize_outputs: also quantize the quantized ops' outputs (what lets ONNX Runtime fuse
+            them into ``QLinearMatMul`` / ``QLinearConv``); else they stay float.
 
     Returns:
         How many nodes of each category were quantized.
@@ -166,6 +181,8 @@ def quantize_int8(fp32_onnx: str,
     exclude = set(exclude)
     nodes = [n for n, c in categories.items() if c in groups and n not in exclude]
     extra = {'ActivationSymmetric': False, 'WeightSymmetric': True}
+    if not quantize_outputs:
+        extra['OpTypesToExcludeOutputQuantization'] = ['MatMul', 'Gemm', 'Conv']
     if method == 'percentile':
         extra.update(CalibPercentile=99.999)
     quantize_static(fp32_onnx, out_onnx, BatchReader(calib_batches),

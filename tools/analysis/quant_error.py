@@ -29,7 +29,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import load_checkpoint
 
-from mmtnt.deploy import OnnxRuntimeModel, default_shape, export_onnx
+from mmtnt.deploy import OnnxRuntimeModel, OpenVINOModel, default_shape, export_onnx
 from mmtnt.deploy.quantize import (DEFAULT_GROUPS, BatchReader, calibration_batches,
                                    quantizable_nodes, quantize_int8)
 from mmtnt.utils import build_model
@@ -50,6 +50,8 @@ def parse_args():
     parser.add_argument('--variants', action='store_true',
                         help='also the default set with percentile calibration, uint8 '
                         'activations, and with the output layers or attention quantized')
+    parser.add_argument('--openvino', action='store_true',
+                        help='also run each int8 model in OpenVINO')
     parser.add_argument('--per-node', action='store_true', help='SQNR per quantized tensor')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
@@ -72,8 +74,8 @@ def output_error(ref_outputs, got_outputs):
     return worst_sqnr, worst_rel
 
 
-def run_all(path, batches):
-    runtime = OnnxRuntimeModel(path)
+def run_all(path, batches, backend=OnnxRuntimeModel):
+    runtime = backend(path)
     return [runtime.run(b) for b in batches]
 
 
@@ -127,7 +129,9 @@ def main():
     if args.variants:
         settings += [
             ('default, percentile calibration', dict(method='percentile')),
+            ('default, int8 activations (S8S8), full-range weights', dict(activation_type='int8')),
             ('default, uint8 activations + reduce_range', dict(activation_type='uint8')),
+            ('default, float outputs', dict(quantize_outputs=False)),
             ('default + output layers', dict(groups=DEFAULT_GROUPS + ('output', ))),
             ('default + attention', dict(groups=DEFAULT_GROUPS + ('attention', ))),
         ]
@@ -140,12 +144,15 @@ def main():
         start = time.perf_counter()
         quantize_int8(fp32, out, kwargs.pop('calib', calib), **kwargs)
         seconds = time.perf_counter() - start
-        try:
-            db, rel = output_error(ref, run_all(out, held_out))
-        except Exception as e:  # noqa: BLE001  a group ONNX Runtime cannot run in int8: say so
-            rows.append(f'  does not run: {label}: {str(e).splitlines()[0][:160]}')
-            continue
-        rows.append(f'  {db:6.1f} dB | {rel:.4f}  {label} (quantized in {seconds:.1f} s)')
+        for backend in (OnnxRuntimeModel, OpenVINOModel)[:1 + args.openvino]:
+            name = backend.backend
+            try:
+                db, rel = output_error(ref, run_all(out, held_out, backend))
+            except Exception as e:  # noqa: BLE001  a group a backend cannot run: say so
+                rows.append(f'  does not run in {name}: {label}: {str(e).splitlines()[0][:160]}')
+                continue
+            rows.append(f'  {db:6.1f} dB | {rel:.4f}  {label} ({name}; quantized in '
+                        f'{seconds:.1f} s)')
     for row in rows:
         print_log(row, logger='current')
     if args.per_node:
