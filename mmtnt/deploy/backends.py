@@ -123,6 +123,6 @@ def use_in_runner(runner, deployed: DeployedModel) -> None:
         return deployed.predict(data)
 
     runner.model.test_step = types.MethodType(test_step, runner.model)
+    hint = getattr(deployed, 'hint', None)
     print_log(f'test_step runs in {deployed.backend} ({deployed.precision}'
-              f'{", INFERENCE_PRECISION_HINT=" + deployed.hint if hasattr(deployed, "hint") else ""}'
-              f')', logger='current')
+              f'{f", INFERENCE_PRECISION_HINT={hint}" if hint else ""})', logger='current')

@@ -97,7 +97,8 @@ def check_onnx(model: nn.Module,
         rel_diff = max(float((g - r).abs().max() / r.abs().max().clamp(min=1e-12))
                        for g, r in zip(got, ref))
         report.append(dict(batch=batch, height=h, width=w, max_abs=abs_diff, max_rel=rel_diff))
-        print_log(f'{BACKEND_NAMES.get(runtime.backend, runtime.backend)} vs PyTorch at {batch}x{in_channels}x{h}x{w}: largest difference '
+        name = BACKEND_NAMES.get(runtime.backend, runtime.backend)
+        print_log(f'{name} vs PyTorch at {batch}x{in_channels}x{h}x{w}: largest difference '
                   f'{abs_diff:.3g} (relative {rel_diff:.3g})', logger='current')
     return report
 
