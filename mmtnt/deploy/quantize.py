@@ -53,8 +53,8 @@ Runtime fp32 and OpenVINO fp32; 0.106 in ONNX Runtime int8 and 0.105 in OpenVINO
 file); the S8S8 file gave 0.111 / 0.113 (toy mAP moves little with a 22 dB output error).
 
 OpenVINO runs all 67 quantized nodes in integers (its runtime model: 37 ``FullyConnected`` i8,
-30 ``Convolution`` u8); ONNX Runtime fuses most of them into ``QLinearMatMul`` /
-``QLinearConv`` and runs the others as float ops on dequantized int8 weights.
+30 ``Convolution`` u8); ONNX Runtime fuses all 67 into ``QLinearMatMul`` / ``QLinearConv``
+(with S8S8 activations it fused only 40 and ran the others as float ops on dequantized weights).
 """
 import copy
 import re
