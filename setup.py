@@ -82,10 +82,13 @@ setup(
         'tensorboard',
     ],
     extras_require={
-        # ONNX export (tools/export_onnx.py, mmtnt.deploy) and ONNX Runtime inference;
-        # onnxscript only for the torch.export route (--dynamo)
-        'deploy': ['onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5'],
-        'tests': ['pytest', 'timm>=1.0.16', 'onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5'],
+        # ONNX export (tools/export_onnx.py, mmtnt.deploy), ONNX Runtime and OpenVINO inference
+        # (tools/test.py --backend); onnxscript only for the torch.export route (--dynamo)
+        'deploy': ['onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5', 'openvino>=2025.1'],
+        'tests': [
+            'pytest', 'timm>=1.0.16', 'onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5',
+            'openvino>=2025.1'
+        ],
     },
     license='Apache-2.0',
     license_files=['LICENSE'],

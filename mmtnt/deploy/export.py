@@ -8,6 +8,7 @@ from mmengine.logging import print_log
 from .graph import build_graph, output_names
 
 Shape = Tuple[int, int]
+BACKEND_NAMES = {'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}
 
 
 def export_onnx(model: nn.Module,
@@ -65,13 +66,16 @@ def check_onnx(model: nn.Module,
                path: str,
                sizes: Sequence[Tuple[int, int, int]],
                in_channels: int = 3,
-               seed: int = 0) -> List[Dict[str, float]]:
-    """Run the exported graph in ONNX Runtime and ``model`` in PyTorch on random batches.
+               seed: int = 0,
+               runtime=None) -> List[Dict[str, float]]:
+    """Run the exported graph in a backend and ``model`` in PyTorch on random batches.
 
     Args:
         model: the model that was exported, run as it is (adaptive pooling included).
         path: the ``.onnx`` file.
         sizes: (batch, H, W) of each check.
+        runtime: the backend's :class:`mmtnt.deploy.runtime.DeployedModel` over ``path``
+            (default: ONNX Runtime).
 
     Returns:
         Per size, ``max_abs`` (largest absolute difference over all outputs) and ``max_rel``
@@ -80,7 +84,7 @@ def check_onnx(model: nn.Module,
     """
     from .runtime import OnnxRuntimeModel
     graph, _ = build_graph(model, exportable=False)
-    runtime = OnnxRuntimeModel(path)
+    runtime = runtime or OnnxRuntimeModel(path)
     gen = torch.Generator().manual_seed(seed)
     report = []
     for batch, h, w in sizes:
@@ -93,7 +97,8 @@ def check_onnx(model: nn.Module,
         rel_diff = max(float((g - r).abs().max() / r.abs().max().clamp(min=1e-12))
                        for g, r in zip(got, ref))
         report.append(dict(batch=batch, height=h, width=w, max_abs=abs_diff, max_rel=rel_diff))
-        print_log(f'ONNX Runtime vs PyTorch at {batch}x{in_channels}x{h}x{w}: largest difference '
+        name = BACKEND_NAMES.get(runtime.backend, runtime.backend)
+        print_log(f'{name} vs PyTorch at {batch}x{in_channels}x{h}x{w}: largest difference '
                   f'{abs_diff:.3g} (relative {rel_diff:.3g})', logger='current')
     return report
 

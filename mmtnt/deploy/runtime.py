@@ -1,4 +1,6 @@
-"""Run an exported graph in ONNX Runtime, with the model's own pre- and post-processing."""
+"""Run an exported graph in a backend (ONNX Runtime here, OpenVINO in
+:mod:`mmtnt.deploy.openvino_runtime`), with the model's own pre- and post-processing."""
+import time
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -8,13 +10,72 @@ import torch.nn as nn
 from .graph import group_outputs, model_task
 
 
-class OnnxRuntimeModel:
-    """An ONNX Runtime session over an mmtnt export (:func:`mmtnt.deploy.export_onnx`).
+class DeployedModel:
+    """What every backend shares: tensors in and out, timing, and :meth:`predict`.
 
     Called with a preprocessed batch it returns the graph's outputs as tensors; with the PyTorch
     model built from the same config (its weights are not used), :meth:`predict` gives what
-    ``model.predict`` gives: the model's data preprocessor, the graph in ONNX Runtime, then the
+    ``model.predict`` gives: the model's data preprocessor, the graph in the backend, then the
     model's post-processing in Python (anchors, box decoding, NMS; cropping and resizing logits).
+    Subclasses set ``output_names`` and implement :meth:`run`.
+
+    Attributes:
+        backend (str): the backend's name, for logs.
+        precision (str): what the backend computes in, as far as it says (``fp32``, ``bf16``;
+            ``int8`` for a quantized graph).
+        timings (list[tuple[float, int]]): per call of the graph, (seconds, batch size): the
+            backend alone, without pre- and post-processing.
+    """
+
+    backend = 'none'
+
+    def __init__(self, model: Optional[nn.Module] = None) -> None:
+        self.model = model
+        self.output_names: List[str] = []
+        self.precision = 'fp32'
+        self.timings: List[tuple] = []
+
+    def run(self, inputs: np.ndarray) -> List[np.ndarray]:
+        """(B, C, H, W) float32 array -> the graph's outputs, in order."""
+        raise NotImplementedError
+
+    def __call__(self, inputs: torch.Tensor) -> List[torch.Tensor]:
+        """(B, C, H, W) preprocessed batch -> the graph's outputs."""
+        array = np.ascontiguousarray(inputs.detach().cpu().float().numpy())
+        start = time.perf_counter()
+        outputs = self.run(array)
+        self.timings.append((time.perf_counter() - start, array.shape[0]))
+        return [torch.from_numpy(np.asarray(o, dtype=np.float32)) for o in outputs]
+
+    def seconds_per_image(self, skip: int = 1) -> Optional[float]:
+        """The median over calls of seconds per image, leaving out the first ``skip`` calls
+        (warm-up: the backends compile kernels for each new shape). None before any call."""
+        times = self.timings[skip:] if len(self.timings) > skip else self.timings
+        if not times:
+            return None
+        return float(np.median([seconds / batch for seconds, batch in times]))
+
+    def predict(self, data: dict) -> list:
+        """A batch from the model's dataloader -> data samples with predictions, as
+        ``model.test_step(data)``."""
+        if self.model is None:
+            raise ValueError(f'predict() needs the PyTorch model built from the same config: '
+                             f'{type(self).__name__}(path, model=model).')
+        data = self.model.data_preprocessor(data, False)
+        inputs, samples = data['inputs'], data['data_samples']
+        outputs = self(inputs)
+        if model_task(self.model) == 'segmentation':
+            return self.model.postprocess_result(outputs[0], samples)
+        head = self.model.bbox_head
+        results = head.predict_by_feat(*group_outputs(self.output_names, outputs),
+                                       batch_img_metas=[s.metainfo for s in samples],
+                                       rescale=True)
+        return self.model.add_pred_to_datasample(samples, results)
+
+
+class OnnxRuntimeModel(DeployedModel):
+    """An ONNX Runtime session over an mmtnt export (:func:`mmtnt.deploy.export_onnx`), float or
+    int8 (:func:`mmtnt.deploy.quantize_int8`).
 
     Args:
         path: the ``.onnx`` file.
@@ -23,11 +84,14 @@ class OnnxRuntimeModel:
         num_threads: intra-op threads (default: ONNX Runtime's choice, one per core).
     """
 
+    backend = 'onnxruntime'
+
     def __init__(self,
                  path: str,
                  model: Optional[nn.Module] = None,
                  providers: Optional[Sequence[str]] = None,
                  num_threads: Optional[int] = None) -> None:
+        super().__init__(model)
         try:
             import onnxruntime as ort
         except ImportError as e:  # pragma: no cover - installed by tools/setup_env.sh
@@ -40,26 +104,15 @@ class OnnxRuntimeModel:
                                             providers=list(providers or ['CPUExecutionProvider']))
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.model = model
+        self.precision = 'int8' if is_quantized(path) else 'fp32'
 
-    def __call__(self, inputs: torch.Tensor) -> List[torch.Tensor]:
-        """(B, C, H, W) preprocessed batch -> the graph's outputs."""
-        feed = {self.input_name: np.ascontiguousarray(inputs.detach().cpu().float().numpy())}
-        return [torch.from_numpy(o) for o in self.session.run(None, feed)]
+    def run(self, inputs: np.ndarray) -> List[np.ndarray]:
+        return self.session.run(None, {self.input_name: inputs})
 
-    def predict(self, data: dict) -> list:
-        """A batch from the model's dataloader -> data samples with predictions, as
-        ``model.test_step(data)``."""
-        if self.model is None:
-            raise ValueError('predict() needs the PyTorch model built from the same config: '
-                             'OnnxRuntimeModel(path, model=model).')
-        data = self.model.data_preprocessor(data, False)
-        inputs, samples = data['inputs'], data['data_samples']
-        outputs = self(inputs)
-        if model_task(self.model) == 'segmentation':
-            return self.model.postprocess_result(outputs[0], samples)
-        head = self.model.bbox_head
-        results = head.predict_by_feat(*group_outputs(self.output_names, outputs),
-                                       batch_img_metas=[s.metainfo for s in samples],
-                                       rescale=True)
-        return self.model.add_pred_to_datasample(samples, results)
+
+def is_quantized(path: str) -> bool:
+    """Whether the ``.onnx`` file holds quantized (QDQ or QOperator) nodes."""
+    import onnx
+    graph = onnx.load(path, load_external_data=False).graph
+    return any(n.op_type in ('DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'MatMulInteger',
+                             'ConvInteger') for n in graph.node)

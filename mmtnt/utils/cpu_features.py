@@ -134,3 +134,10 @@ def cpu_bf16_missing() -> Optional[str]:
     """The message naming the missing bfloat16 instructions, or None where the CPU has them."""
     native, message = cpu_bf16_support()
     return None if native else message
+
+
+def cpu_name() -> str:
+    """This CPU's model name (``/proc/cpuinfo``), else ``platform.processor()`` or the
+    machine type: for logs beside timings."""
+    return parse_cpuinfo(_read_cpuinfo() or '')['model'] or platform.processor() \
+        or platform.machine()
