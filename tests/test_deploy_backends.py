@@ -246,7 +246,7 @@ def _data_opts(data_root):
 
 
 def _run(args):
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
     proc = subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True,
                           env=env)
     log = proc.stdout + proc.stderr
@@ -279,10 +279,10 @@ def _test_tool(trained_toy, work, *args):
 def test_tools_test_backends_give_the_pytorch_metrics(trained_toy, tmp_path):
     ref = _test_tool(trained_toy, tmp_path / 'pt')[:2]
     assert ref[1] > 0  # the toy detects something: the comparison is not between zeros
-    for backend in ('onnxruntime', 'openvino'):
-        *got, log = _test_tool(trained_toy, tmp_path / backend, '--backend', backend)
-        assert np.allclose(got, ref, atol=1e-3), (backend, got, ref)
-        assert re.search(rf'{backend} fp32 .*on .*: [\d.]+ s/image', log)
+    # (ONNX Runtime fp32 against PyTorch: test_onnx.py's export tool and predict tests)
+    *got, log = _test_tool(trained_toy, tmp_path / 'openvino', '--backend', 'openvino')
+    assert np.allclose(got, ref, atol=1e-3), ('openvino', got, ref)
+    assert re.search(r'openvino fp32 .*on .*: [\d.]+ s/image', log)
     *got, log = _test_tool(trained_toy, tmp_path / 'ort8', '--backend', 'onnxruntime',
                            '--precision', 'int8', '--calib', '8')
     assert np.allclose(got, ref, atol=INT8_MAP_TOL), ('onnxruntime int8', got, ref)
