@@ -277,18 +277,37 @@ def _test_tool(trained_toy, work, *args):
 
 @pytest.mark.slow
 def test_tools_test_backends_give_the_pytorch_metrics(trained_toy, tmp_path):
+    """tools/test.py in PyTorch, then in OpenVINO int8 (exported and quantized on the fly, as a
+    user runs it) and ONNX Runtime int8 on the same quantized file (--model). fp32 backends
+    against PyTorch: test_openvino_fp32_equals_pytorch_at_sizes_not_seen_at_export and
+    test_onnx.py's predictions, through the same DeployedModel.predict."""
     ref = _test_tool(trained_toy, tmp_path / 'pt')[:2]
     assert ref[1] > 0  # the toy detects something: the comparison is not between zeros
-    # (ONNX Runtime fp32 against PyTorch: test_onnx.py's export tool and predict tests)
-    *got, log = _test_tool(trained_toy, tmp_path / 'openvino', '--backend', 'openvino')
-    assert np.allclose(got, ref, atol=1e-3), ('openvino', got, ref)
-    assert re.search(r'openvino fp32 .*on .*: [\d.]+ s/image', log)
-    *got, log = _test_tool(trained_toy, tmp_path / 'ort8', '--backend', 'onnxruntime',
-                           '--precision', 'int8', '--calib', '8')
-    assert np.allclose(got, ref, atol=INT8_MAP_TOL), ('onnxruntime int8', got, ref)
-    assert 'onnxruntime int8 on' in log and 's/image' in log
-    int8 = tmp_path / 'ort8' / 'deploy_int8_calib8.onnx'
     *got, log = _test_tool(trained_toy, tmp_path / 'ov8', '--backend', 'openvino',
-                           '--precision', 'int8', '--model', str(int8))
+                           '--precision', 'int8', '--calib', '8')
     assert np.allclose(got, ref, atol=INT8_MAP_TOL), ('openvino int8', got, ref)
-    assert 'openvino int8 (INFERENCE_PRECISION_HINT=f32)' in log
+    assert re.search(r'openvino int8 \(INFERENCE_PRECISION_HINT=f32\) on .*: [\d.]+ s/image',
+                     log)
+    int8 = tmp_path / 'ov8' / 'deploy_int8_calib8.onnx'
+    *got, log = _test_tool(trained_toy, tmp_path / 'ort8', '--backend', 'onnxruntime',
+                           '--precision', 'int8', '--model', str(int8))
+    assert np.allclose(got, ref, atol=INT8_MAP_TOL), ('onnxruntime int8', got, ref)
+    assert re.search(r'onnxruntime int8 on .*: [\d.]+ s/image', log)
+
+
+@pytest.mark.slow
+def test_benchmark_rows_of_the_deployed_backends():
+    """tools/benchmark.py's OpenVINO rows (fp32, int8; bf16 only where the CPU computes it
+    natively) time the exported toy RetinaNet, forward only."""
+    sys.path.insert(0, str(ROOT / 'tools'))
+    try:
+        import benchmark
+    finally:
+        sys.path.pop(0)
+    # (the ONNX Runtime rows share DeployedFeatures with these, another session class)
+    names = ['retinanet_toy'] + [f'retinanet_toy_{d}' for d in ('ov', 'ov_int8', 'ov_bf16')]
+    rows = benchmark.run_setting((64, 96), 2, names, 1, 'cpu', None, peak=1e11)
+    timed = {(r['model'], r['backward']) for r in rows}
+    expected = set(names) - (set() if cpu_bf16_support()[0] else {'retinanet_toy_ov_bf16'})
+    assert timed == {(n, False) for n in expected} | {('retinanet_toy', True)}
+    assert all(r['seconds'] > 0 and r['params'] > 5e5 for r in rows)

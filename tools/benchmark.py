@@ -1,11 +1,13 @@
 """Speed and memory of TNTBackbone and PyramidTNT against timm's TNT-S / DeiT-S and mmpretrain's
-TNT-S; mmtnt also compiled (``torch.compile``) and exported to ONNX Runtime, and a whole
-RetinaNet-TNT-S (backbone, neck, head; no post-processing) in the three.
+TNT-S; mmtnt also compiled (``torch.compile``) and exported to ONNX Runtime (fp32, int8) and
+OpenVINO (fp32, bf16, int8), and a whole RetinaNet-TNT-S (backbone, neck, head; no
+post-processing) and the toy RetinaNet / UperNet in the same ways.
 
     python tools/benchmark.py                 # 224x224 batch 8 and 800x1344 batch 1, CPU fp32
     python tools/benchmark.py --sizes 224 --repeats 7
     python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
     python tools/benchmark.py --amp bfloat16 --sizes 224   # bf16 autocast on a CPU
+    python tools/benchmark.py --sizes 128    # the toy RetinaNet / UperNet, PyTorch and deployed
     python tools/benchmark.py --quick         # seconds: tiny inputs, for tests
     python tools/benchmark.py --attention     # SDPA vs manual attention on TNT-S's shapes
     python tools/benchmark.py --attention --amp bfloat16   # the same in bfloat16
@@ -13,8 +15,11 @@ RetinaNet-TNT-S (backbone, neck, head; no post-processing) in the three.
     python tools/benchmark.py --sizes 224 --models mmtnt mmtnt_compile mmtnt_ort timm_tnt \
         timm_tnt_compile mmpretrain_tnt --no-memory
 
-ONNX Runtime rows are forward only (it does not train); their graph is exported with dynamic
-batch / height / width, as tools/export_onnx.py --dynamic does. "_frozen" rows compile with
+ONNX Runtime and OpenVINO rows are forward only, on the CPU; their graph is exported with dynamic
+batch / height / width, as tools/export_onnx.py --dynamic does; int8 rows quantize it as
+tools/test.py --precision int8 does (mmtnt.deploy.quantize_int8), calibrated on 4 random batches
+(speed does not depend on the ranges; accuracy is tools/test.py's on real images); bf16 rows
+(OpenVINO's INFERENCE_PRECISION_HINT) only run on CPUs with native bfloat16. "_frozen" rows compile with
 inductor's freezing (weights as constants, prepacked), which applies to inference only, so they
 are forward only too. Compiled models are compiled before timing (warm-up), and their memory is
 not measured.
@@ -87,23 +92,57 @@ def _retinanet(size):
     return build_graph(build_model(cfg))[0]
 
 
-class OnnxRuntimeFeatures(torch.nn.Module):
-    """A model exported (dynamic batch / height / width) and run by ONNX Runtime; forward only."""
+def _toy(name: str):
+    """A toy config's model (configs/toy/NAME.py) from the batch to its dense outputs / logits."""
 
-    def __init__(self, model: torch.nn.Module, size) -> None:
+    def build(size):
+        from mmengine.config import Config
+
+        from mmtnt.deploy import build_graph
+        from mmtnt.utils import build_model
+        path = osp.join(osp.dirname(__file__), '..', 'configs', 'toy', f'{name}.py')
+        return build_graph(build_model(Config.fromfile(path)))[0]
+
+    return build
+
+
+# calibration batches of the int8 rows: random images at the benchmark's size. Speed does not
+# depend on the ranges they give; accuracy is tools/test.py --precision int8's, on real images.
+CALIB_BATCHES = 4
+
+
+class DeployedFeatures(torch.nn.Module):
+    """A model exported (dynamic batch / height / width, as tools/export_onnx.py --dynamic) and
+    run by ONNX Runtime or OpenVINO in fp32, bf16 (OpenVINO's precision hint) or int8
+    (:func:`mmtnt.deploy.quantize_int8`, the QDQ file tools/test.py --precision int8 runs);
+    forward only."""
+
+    def __init__(self, model: torch.nn.Module, size, backend: str, precision: str) -> None:
         super().__init__()
-        from mmtnt.deploy import OnnxRuntimeModel
-        # the session holds the graph once it is built: the file goes with the folder
+        import numpy as np
+
+        from mmtnt.deploy import OnnxRuntimeModel, OpenVINOModel, quantize_int8
+        # the session holds the graph once it is built: the files go with the folder
         with tempfile.TemporaryDirectory(prefix='mmtnt_bench_') as folder, torch.no_grad():
             path = osp.join(folder, 'model.onnx')
             torch.onnx.export(model.eval(), (torch.randn(1, 3, *size), ), path, dynamo=False,
-                              opset_version=17, input_names=['x'],
-                              dynamic_axes={'x': {0: 'batch', 2: 'height', 3: 'width'}})
-            self.runtime = OnnxRuntimeModel(path)
+                              opset_version=17, input_names=['inputs'],  # as export_onnx's
+                              dynamic_axes={'inputs': {0: 'batch', 2: 'height', 3: 'width'}})
+            if precision == 'int8':
+                rng = np.random.default_rng(0)
+                batches = [rng.standard_normal((1, 3, *size), dtype=np.float32)
+                           for _ in range(CALIB_BATCHES)]
+                quantize_int8(path, osp.join(folder, 'int8.onnx'), batches)
+                path = osp.join(folder, 'int8.onnx')
+            if backend == 'onnxruntime':
+                self.runtime = OnnxRuntimeModel(path)
+            else:
+                self.runtime = OpenVINOModel(path, precision='bf16' if precision == 'bf16'
+                                             else 'fp32')
 
     def forward(self, x):
         if torch.is_grad_enabled():
-            raise RuntimeError('ONNX Runtime runs inference only.')
+            raise RuntimeError('ONNX Runtime and OpenVINO run inference only.')
         return tuple(self.runtime(x))
 
 
@@ -111,8 +150,8 @@ def _compiled(base: str, **inductor_options):
     return lambda size: torch.compile(MODELS[base][1](size), options=inductor_options or None)
 
 
-def _onnx_runtime(base: str):
-    return lambda size: OnnxRuntimeFeatures(MODELS[base][1](size), size)
+def _deployed(base: str, backend: str, precision: str):
+    return lambda size: DeployedFeatures(MODELS[base][1](size), size, backend, precision)
 
 
 MODELS: Dict[str, Tuple[str, Callable]] = {
@@ -130,30 +169,46 @@ MODELS: Dict[str, Tuple[str, Callable]] = {
     'timm_deit': ('timm deit_small_patch16_224', _timm('deit_small_patch16_224')),
     'mmpretrain_tnt': ('mmpretrain TNT-S', _mmpretrain_tnt),
     'retinanet': ('mmtnt RetinaNet-TNT-S (no NMS)', _retinanet),
+    'retinanet_toy': ('mmtnt toy RetinaNet-TNT (no NMS)', _toy('retinanet_tnt_toy')),
+    'upernet_toy': ('mmtnt toy UperNet-TNT', _toy('upernet_tnt_toy')),
 }
-# other execution paths of the same models: (name, description suffix, factory, base model)
+# other execution paths of the same models: name -> the model whose FLOPs / params it has
+BASE_MODEL: Dict[str, str] = {}
 for _base in ('mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'timm_tnt', 'retinanet'):
     MODELS[f'{_base}_compile'] = (MODELS[_base][0] + ', torch.compile', _compiled(_base))
+    BASE_MODEL[f'{_base}_compile'] = _base
 for _base in ('mmtnt', 'timm_tnt'):
     MODELS[f'{_base}_frozen'] = (MODELS[_base][0] + ', torch.compile + freezing',
                                  _compiled(_base, freezing=True))
-for _base in ('mmtnt', 'retinanet'):
-    MODELS[f'{_base}_ort'] = (MODELS[_base][0] + ', ONNX Runtime', _onnx_runtime(_base))
-# FLOPs / params of a compiled or exported model are its base model's
-BASE_MODEL = {n: n.rsplit('_', 1)[0] for n in MODELS
-              if n.endswith(('_compile', '_frozen', '_ort'))}
-FORWARD_ONLY = {n for n in MODELS if n.endswith(('_frozen', '_ort'))}
+    BASE_MODEL[f'{_base}_frozen'] = _base
+# exported: ONNX Runtime fp32 / int8, OpenVINO fp32 / bf16 / int8
+DEPLOYED = {'ort': ('onnxruntime', 'fp32'), 'ort_int8': ('onnxruntime', 'int8'),
+            'ov': ('openvino', 'fp32'), 'ov_bf16': ('openvino', 'bf16'),
+            'ov_int8': ('openvino', 'int8')}
+for _base in ('mmtnt', 'retinanet', 'retinanet_toy', 'upernet_toy'):
+    for _suffix, (_backend, _precision) in DEPLOYED.items():
+        _label = {'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}[_backend]
+        MODELS[f'{_base}_{_suffix}'] = (f'{MODELS[_base][0]}, {_label} {_precision}',
+                                        _deployed(_base, _backend, _precision))
+        BASE_MODEL[f'{_base}_{_suffix}'] = _base
+FORWARD_ONLY = {n for n in MODELS if n.endswith('_frozen') or (n in BASE_MODEL
+                                                                and not n.endswith('_compile'))}
 # which models each setting compares (the windowed ones only where windows matter)
+DEPLOYED_ROWS = ['ort', 'ort_int8', 'ov', 'ov_bf16', 'ov_int8']
 SETTINGS = {
     224: dict(batch=8, models=['mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'mmtnt_compile',
                                'mmtnt_sdpa_compile', 'mmtnt_manual_compile', 'mmtnt_frozen',
-                               'mmtnt_ort', 'mmtnt_ptnt', 'timm_tnt', 'timm_tnt_compile',
-                               'timm_tnt_frozen', 'timm_deit',
-                               'mmpretrain_tnt']),
+                               'mmtnt_ptnt', 'timm_tnt', 'timm_tnt_compile',
+                               'timm_tnt_frozen', 'timm_deit', 'mmpretrain_tnt'] +
+              [f'mmtnt_{d}' for d in DEPLOYED_ROWS]),
     800: dict(batch=1, size=(800, 1344),
-              models=['mmtnt', 'mmtnt_compile', 'mmtnt_ort', 'mmtnt_window', 'mmtnt_window_cp',
+              models=['mmtnt', 'mmtnt_compile', 'mmtnt_window', 'mmtnt_window_cp',
                       'mmtnt_ptnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt', 'retinanet',
-                      'retinanet_compile', 'retinanet_ort']),
+                      'retinanet_compile'] + [f'{m}_{d}' for m in ('mmtnt', 'retinanet')
+                                              for d in DEPLOYED_ROWS]),
+    # the toy configs' models (128x128 images), PyTorch and deployed
+    128: dict(batch=8, models=[f'{m}{d}' for m in ('retinanet_toy', 'upernet_toy')
+                               for d in [''] + [f'_{r}' for r in DEPLOYED_ROWS]]),
 }
 
 
@@ -189,7 +244,7 @@ def _step(model, x, backward: bool, amp: Optional[str]):
 
 def _build(name, size, device, backward):
     model = MODELS[name][1](size)
-    if isinstance(model, OnnxRuntimeFeatures):
+    if isinstance(model, DeployedFeatures):
         return model
     model = model.to(device)
     model.train(backward)  # dropout / drop path are 0 in all models; train() enables with_cp
@@ -282,13 +337,24 @@ def measure_memory(jobs: List[tuple], device: str, amp: Optional[str],
     return results
 
 
-def available(names: List[str], size) -> List[str]:
+def available(names: List[str], size, device: str = 'cpu') -> List[str]:
+    """``names`` less those this machine cannot run (a package missing; the CPU backends on a
+    GPU; bf16 rows on a CPU without native bfloat16), each skip logged with its reason."""
     out = []
     for name in names:
         try:
-            MODELS[name][1](size)
+            if name in BASE_MODEL and name.rsplit('_', 1)[-1] not in ('compile', 'frozen'):
+                if device != 'cpu':
+                    raise ValueError(f'ONNX Runtime / OpenVINO rows run on the CPU, not {device}')
+                backend, precision = DEPLOYED[name[len(BASE_MODEL[name]) + 1:]]
+                __import__(backend)  # built (exported) once, when timed
+                if precision == 'bf16':
+                    from mmtnt.deploy import check_bf16_cpu
+                    check_bf16_cpu()
+            else:
+                MODELS[name][1](size)
             out.append(name)
-        except ImportError as e:
+        except (ImportError, ValueError) as e:
             logger.info(f'skipping {name}: {e}')
     return out
 
@@ -297,7 +363,7 @@ def run_setting(size, batch, names, repeats, device, amp, peak, memory_of=()) ->
     """Time ``names`` interleaved at ``size``; the peak memory (a subprocess per model and step)
     of those also in ``memory_of``."""
     torch.manual_seed(0)
-    names = available(names, size)
+    names = available(names, size, device)
     x = torch.randn(batch, 3, *size, device=device)
     rows = []
     for backward in (False, True):
@@ -404,8 +470,9 @@ def time_attention_kernels(repeats: int, device: str, dtype: Optional[str] = Non
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Benchmark TNT implementations')
-    parser.add_argument('--sizes', nargs='+', type=int, default=[224, 800], choices=[224, 800],
-                        help='224: 224x224 batch 8; 800: 800x1344 batch 1')
+    parser.add_argument('--sizes', nargs='+', type=int, default=[224, 800], choices=[128, 224, 800],
+                        help='224: 224x224 batch 8; 800: 800x1344 batch 1; 128: the toy RetinaNet and '
+                        'UperNet at 128x128 batch 8')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--models', nargs='+', choices=sorted(MODELS),
                         help='only these models (default: every model of each setting)')
