@@ -13,7 +13,7 @@ def _expected_grid(h, w):
 
 
 # 528x560: a grid (33x35) past the 32x32 position grid of 512x512, at a third of the cost of
-# COCO's 800x1344 (which test_detection.py runs through the detectors)
+# COCO's 800x1344
 @pytest.mark.parametrize('size', [(224, 224), (234, 345), (512, 512), (528, 560), (16, 16)])
 def test_output_shapes_tnt_s(size):
     model = TNTBackbone(arch='s', out_indices=(3, 11), pixel_out_indices=(11, )).eval()

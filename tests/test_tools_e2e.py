@@ -1,6 +1,5 @@
 """End to end on the toy data through the command-line tools: train, kill, stop on a signal,
-resume, test, and tools/slurm_train.sh's restarts. (tools/dist_train.sh's 2-process gloo training
-runs in test_launchers.py; the toy configs in two processes in test_multiprocess_configs.py.)"""
+resume, test, 2-process (gloo) training and validation, and tools/slurm_train.sh's restarts."""
 import os
 import re
 import signal
@@ -142,6 +141,24 @@ def test_two_stage_toy_train_and_evaluate(tmp_path, toy_data_root, name, metrics
     assert re.search(r'Iter\(train\) \[4/4\]', log) and (work / 'iter_4.pth').exists()
     for metric in ('bbox', 'segm'):
         assert bool(re.search(rf'coco/{metric}_mAP: \d', log)) == (metric in metrics), metric
+
+
+@pytest.mark.slow
+def test_two_process_gloo_training_and_validation(tmp_path, toy_data_root):
+    """tools/dist_train.sh, the toy RetinaNet in 2 gloo processes: training, and a COCO
+    validation whose results are gathered from both ranks."""
+    work = tmp_path / 'dist'
+    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000), PYTHON=sys.executable)
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', TOY, '2', '--work-dir', str(work)] +
+        _opts(toy_data_root, **{'train_cfg.max_iters': 4, 'train_cfg.val_interval': 4,
+                                'default_hooks.checkpoint.interval': 4}),
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    log = _check(proc)
+    # (ranks other than 0 print only errors to the console)
+    assert 'distributed training on CPU with gloo, rank 0 of 2' in log
+    assert re.search(r'Iter\(train\) \[4/4\]', log) and re.search(r'coco/bbox_mAP: \d', log)
+    assert (work / 'iter_4.pth').exists()
 
 
 @pytest.mark.slow

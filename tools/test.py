@@ -10,6 +10,7 @@ metrics; the median seconds per image of the backend call is logged beside the m
 import argparse
 import os
 
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -46,6 +47,27 @@ def parse_args():
     return parse_tool_args(parser)
 
 
+class DeployAtTestStart(Hook):
+    """Exports (or opens ``--model``) and quantizes the model once the test has loaded the
+    checkpoint and the other hooks have prepared it (EMAHook swaps its averaged weights in at
+    ``before_test_epoch``), then makes the test loop predict through the backend."""
+
+    def __init__(self, cfg, args) -> None:
+        self.cfg, self.args, self.deployed = cfg, args, None
+
+    def before_test_epoch(self, runner) -> None:
+        args = self.args
+        if args.model:
+            print_log(f'--model {args.model}: the weights are the file\'s, not those of '
+                      f'{args.checkpoint} (export it with tools/export_onnx.py from the '
+                      f'checkpoint you mean to test).', logger='current', level=30)
+        os.makedirs(runner.work_dir, exist_ok=True)
+        model = runner.model.cpu()  # the backends run on the CPU, on CPU tensors
+        self.deployed = deploy_model(model, self.cfg, args.backend, args.precision, args.model,
+                                     args.calib, runner.work_dir, args.num_threads)
+        use_in_runner(runner, self.deployed)
+
+
 def main():
     args = parse_args()
     check_backend_args(args.backend, args.precision, args.model, args.calib, args.launcher)
@@ -59,19 +81,18 @@ def main():
         if args.backend == 'pytorch':
             runner.test()
             return
-        runner.load_or_resume()  # the checkpoint's weights, then export / quantize them
-        os.makedirs(runner.work_dir, exist_ok=True)
-        deployed = deploy_model(runner.model, cfg, args.backend, args.precision, args.model,
-                                args.calib, runner.work_dir, args.num_threads)
-        use_in_runner(runner, deployed)
+        deploy = DeployAtTestStart(cfg, args)
+        runner.register_hook(deploy, priority='LOWEST')
         metrics = runner.test()
-        seconds = deployed.seconds_per_image()
+        deployed, seconds = deploy.deployed, deploy.deployed.seconds_per_image()
         hint = getattr(deployed, 'hint', None)
+        calls = len(deployed.timings)
+        timed = 'no batch timed' if seconds is None else (
+            f'{seconds:.4f} s/image (median over {max(calls - 1, 1)} batches, the backend call '
+            f'alone{", the first left out" if calls > 1 else ""})')
         print_log(f'{args.backend} {deployed.precision}'
                   f'{f" (INFERENCE_PRECISION_HINT={hint})" if hint else ""} on {cpu_name()}: '
-                  f'{seconds:.4f} s/image (median over {len(deployed.timings)} batches, the '
-                  f'backend call alone, first left out) | {metrics}', logger='current')
-
+                  f'{timed} | {metrics}', logger='current')
 
 if __name__ == '__main__':
     main()

@@ -47,8 +47,9 @@ def check_backend_args(backend: str,
                              '--backend pytorch evaluates the checkpoint in float32.')
         return
     if launcher != 'none':
-        raise ValueError(f'--backend {backend} runs in one process: drop --launcher {launcher} '
-                         f'(the backend uses every core of the machine itself).')
+        raise ValueError(f'--backend {backend} runs in one process (the backend uses every core '
+                         f'itself), not under --launcher {launcher}: run python tools/test.py '
+                         f'directly (tools/dist_test.sh and slurm_test.sh add --launcher).')
     if precision == 'bf16':
         if backend == 'onnxruntime':
             raise ValueError('--precision bf16 is for --backend openvino: ONNX Runtime\'s CPU '

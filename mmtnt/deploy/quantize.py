@@ -7,7 +7,7 @@ executes the quantized ops in integers. What it is:
 - weights per output channel, symmetric int8 with ``reduce_range`` (7 bits); activations per
   tensor, uint8 (U8S8). x86 CPUs without VNNI (this AVX2 EPYC) multiply u8 x s8 pairs into 16-bit
   sums that saturate with full-range weights: OpenVINO's int8 kernels do, and S8S8 activations
-  (shifted to u8 inside) with full-range weights lose 18 dB there (table below);
+  (shifted to u8 inside) with full-range weights lose 14.5 dB there (table below);
 - only ops with weights are quantized (``MatMul`` of Linear layers, ``Conv``), see
   :func:`quantizable_nodes`; everything else computes in float32: LayerNorm, GELU, Softmax,
   residual adds, the attention products (q @ k^T, attn @ v), position-grid and pooling
