@@ -49,6 +49,7 @@ from torch.utils.flop_counter import (FlopCounterMode, sdpa_backward_flop_count,
                                       sdpa_flop_count)
 
 from mmtnt import PyramidTNT, TNTBackbone
+from mmtnt.deploy.export import BACKEND_NAMES
 
 logger = MMLogger.get_instance('mmtnt_benchmark')
 
@@ -185,30 +186,30 @@ for _base in ('mmtnt', 'timm_tnt'):
 DEPLOYED = {'ort': ('onnxruntime', 'fp32'), 'ort_int8': ('onnxruntime', 'int8'),
             'ov': ('openvino', 'fp32'), 'ov_bf16': ('openvino', 'bf16'),
             'ov_int8': ('openvino', 'int8')}
+DEPLOYED_MODELS: Dict[str, Tuple[str, str]] = {}  # model name -> (backend, precision)
 for _base in ('mmtnt', 'retinanet', 'retinanet_toy', 'upernet_toy'):
     for _suffix, (_backend, _precision) in DEPLOYED.items():
-        _label = {'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}[_backend]
-        MODELS[f'{_base}_{_suffix}'] = (f'{MODELS[_base][0]}, {_label} {_precision}',
-                                        _deployed(_base, _backend, _precision))
-        BASE_MODEL[f'{_base}_{_suffix}'] = _base
-FORWARD_ONLY = {n for n in MODELS if n.endswith('_frozen') or (n in BASE_MODEL
-                                                                and not n.endswith('_compile'))}
+        _name = f'{_base}_{_suffix}'
+        MODELS[_name] = (f'{MODELS[_base][0]}, {BACKEND_NAMES[_backend]} {_precision}',
+                         _deployed(_base, _backend, _precision))
+        BASE_MODEL[_name] = _base
+        DEPLOYED_MODELS[_name] = (_backend, _precision)
+FORWARD_ONLY = {n for n in MODELS if n.endswith('_frozen') or n in DEPLOYED_MODELS}
 # which models each setting compares (the windowed ones only where windows matter)
-DEPLOYED_ROWS = ['ort', 'ort_int8', 'ov', 'ov_bf16', 'ov_int8']
 SETTINGS = {
     224: dict(batch=8, models=['mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'mmtnt_compile',
                                'mmtnt_sdpa_compile', 'mmtnt_manual_compile', 'mmtnt_frozen',
                                'mmtnt_ptnt', 'timm_tnt', 'timm_tnt_compile',
                                'timm_tnt_frozen', 'timm_deit', 'mmpretrain_tnt'] +
-              [f'mmtnt_{d}' for d in DEPLOYED_ROWS]),
+              [f'mmtnt_{d}' for d in DEPLOYED]),
     800: dict(batch=1, size=(800, 1344),
               models=['mmtnt', 'mmtnt_compile', 'mmtnt_window', 'mmtnt_window_cp',
                       'mmtnt_ptnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt', 'retinanet',
                       'retinanet_compile'] + [f'{m}_{d}' for m in ('mmtnt', 'retinanet')
-                                              for d in DEPLOYED_ROWS]),
+                                              for d in DEPLOYED]),
     # the toy configs' models (128x128 images), PyTorch and deployed
     128: dict(batch=8, models=[f'{m}{d}' for m in ('retinanet_toy', 'upernet_toy')
-                               for d in [''] + [f'_{r}' for r in DEPLOYED_ROWS]]),
+                               for d in [''] + [f'_{r}' for r in DEPLOYED]]),
 }
 
 
@@ -343,10 +344,10 @@ def available(names: List[str], size, device: str = 'cpu') -> List[str]:
     out = []
     for name in names:
         try:
-            if name in BASE_MODEL and name.rsplit('_', 1)[-1] not in ('compile', 'frozen'):
+            if name in DEPLOYED_MODELS:
                 if device != 'cpu':
                     raise ValueError(f'ONNX Runtime / OpenVINO rows run on the CPU, not {device}')
-                backend, precision = DEPLOYED[name[len(BASE_MODEL[name]) + 1:]]
+                backend, precision = DEPLOYED_MODELS[name]
                 __import__(backend)  # built (exported) once, when timed
                 if precision == 'bf16':
                     from mmtnt.deploy import check_bf16_cpu
