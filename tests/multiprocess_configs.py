@@ -13,6 +13,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -131,12 +132,14 @@ def main():
     data_dir, work_dir, configs = sys.argv[1], sys.argv[2], sys.argv[3:]
     with distributed_session():
         for path in configs:
+            start = time.perf_counter()
             cfg = config_for_test(path, data_dir, work_dir)
             setup_cpu_distributed(cfg)
             runner = RUNNERS.build(cfg)
             runner.train()
             print(f'trained {osp.basename(path)}: {runner.iter} iterations, find_unused_parameters='
-                  f'{cfg.model_wrapper_cfg.find_unused_parameters}', flush=True)
+                  f'{cfg.model_wrapper_cfg.find_unused_parameters} '
+                  f'({time.perf_counter() - start:.1f} s)', flush=True)
 
 
 if __name__ == '__main__':

@@ -1,9 +1,9 @@
 """The COCO detection configs (TNT-S, PyramidTNT-S) on synthetic inputs: a training step and a
 prediction each, at 481x803 (~1660 TNT-S patches: past 1024 keys, the fused attention kernel;
 sides that are not multiples of 32), with the ImageNet download switched off
-(``init_cfg=None``, as ``--cfg-options model.backbone.init_cfg=None`` does). Every config also
-trains in two processes in test_multiprocess_configs.py; PyramidTNT runs at COCO's 800x1333 in
-test_pyramid_tnt.py."""
+(``init_cfg=None``, as ``--cfg-options model.backbone.init_cfg=None`` does). The training step
+checks what DDP needs of each config (every parameter gets a gradient); the DDP run itself is in
+test_multiprocess_configs.py. PyramidTNT runs at COCO's 800x1333 in test_pyramid_tnt.py."""
 from pathlib import Path
 
 import pytest
@@ -29,14 +29,17 @@ def _build(name):
         return MODELS.build(cfg.model)
 
 
+# (config, with masks, input size)
+CASES = [('retinanet_tnt_s.py', False, (481, 803)),
+         ('mask_rcnn_tnt_s.py', True, (481, 803)),
+         ('faster_rcnn_tnt_s_fpn_1x_coco.py', False, (481, 803)),
+         ('detr_tnt_s_50e_coco.py', False, (481, 803)),
+         ('retinanet_pyramid_tnt_s_fpn_1x_coco.py', False, (481, 803)),
+         ('mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py', True, (481, 803))]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('name, with_mask, size', [
-    ('retinanet_tnt_s.py', False, (481, 803)),
-    ('mask_rcnn_tnt_s.py', True, (481, 803)),
-    ('faster_rcnn_tnt_s_fpn_1x_coco.py', False, (481, 803)),
-    ('detr_tnt_s_50e_coco.py', False, (481, 803)),
-    ('retinanet_pyramid_tnt_s_fpn_1x_coco.py', False, (481, 803)),
-    ('mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py', True, (481, 803))])
+@pytest.mark.parametrize('name, with_mask, size', CASES)
 def test_train_step_and_predict(name, with_mask, size):
     torch.manual_seed(0)
     model = _build(name)
@@ -50,8 +53,11 @@ def test_train_step_and_predict(name, with_mask, size):
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)
     total.backward()
-    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
-    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    # every parameter, not only the backbone's: the configs train under DDP with
+    # find_unused_parameters=False, which fails on a parameter that gets no gradient
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
 
     model.eval()
     with torch.no_grad():

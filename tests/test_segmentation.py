@@ -24,8 +24,11 @@ def _packed(h, w, batch=1, num_classes=150):
                 data_samples=samples)
 
 
-@pytest.fixture(scope='module', params=[
-    'upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py', 'trans2seg_tnt_s_ade20k.py'])
+SEGMENTORS = ['upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py',
+              'trans2seg_tnt_s_ade20k.py']
+
+
+@pytest.fixture(scope='module', params=SEGMENTORS)
 def segmentor(request):
     cfg = Config.fromfile(str(CONFIGS / request.param))
     if 'init_cfg' in cfg.model.backbone:  # the ImageNet download switched off
@@ -49,7 +52,10 @@ def test_train_step(segmentor, size=(500, 375)):
     assert torch.isfinite(total)
     segmentor.zero_grad()
     total.backward()
-    assert all(p.grad is not None for p in segmentor.parameters() if p.requires_grad)
+    # what DDP with the configs' find_unused_parameters=False needs (the DDP run of one ADE20K
+    # config: test_multiprocess_configs.py)
+    missing = [n for n, p in segmentor.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
 
 
 @pytest.mark.slow
