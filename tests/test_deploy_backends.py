@@ -257,32 +257,39 @@ def _run(args):
 
 @pytest.fixture(scope='module')
 def trained_toy(tmp_path_factory, toy_data_root):
-    """configs/toy/retinanet_tnt_toy.py after 60 iterations (~30 s): boxes that score."""
+    """configs/toy/retinanet_tnt_toy.py after 60 iterations (~30 s): boxes that score; and the
+    bbox mAP / mAP_50 of its validation at the end, in PyTorch (the toy's test set is its
+    validation set: what tools/test.py --backend pytorch gives)."""
     work = tmp_path_factory.mktemp('trained')
-    _run(['tools/train.py', 'configs/toy/retinanet_tnt_toy.py', '--work-dir', str(work),
-          '--cfg-options', 'train_cfg.max_iters=60', 'train_cfg.val_interval=1000',
-          'default_hooks.checkpoint.interval=60', 'train_dataloader.batch_size=4',
-          'model.test_cfg.score_thr=0.0'] + _data_opts(toy_data_root))
-    return work / 'iter_60.pth', toy_data_root
+    log = _run(['tools/train.py', 'configs/toy/retinanet_tnt_toy.py', '--work-dir', str(work),
+                '--cfg-options', 'train_cfg.max_iters=60', 'train_cfg.val_interval=60',
+                'default_hooks.checkpoint.interval=60', 'train_dataloader.batch_size=4',
+                'model.test_cfg.score_thr=0.0'] + _data_opts(toy_data_root))
+    return work / 'iter_60.pth', toy_data_root, _bbox_map(log)
+
+
+def _bbox_map(log):
+    found = re.findall(r'bbox_mAP_copypaste: ([\d.]+) ([\d.]+)', log)
+    assert found, log[-3000:]
+    return float(found[-1][0]), float(found[-1][1])
 
 
 def _test_tool(trained_toy, work, *args):
-    ckpt, data_root = trained_toy
+    ckpt, data_root, _ = trained_toy
     log = _run(['tools/test.py', 'configs/toy/retinanet_tnt_toy.py', str(ckpt), '--work-dir',
                 str(work)] + list(args) + ['--cfg-options', 'model.test_cfg.score_thr=0.0'] +
                _data_opts(data_root))
-    found = re.findall(r'bbox_mAP_copypaste: ([\d.]+) ([\d.]+)', log)
-    assert found, log[-3000:]
-    return float(found[-1][0]), float(found[-1][1]), log
+    return (*_bbox_map(log), log)
 
 
 @pytest.mark.slow
 def test_tools_test_backends_give_the_pytorch_metrics(trained_toy, tmp_path):
-    """tools/test.py in PyTorch, then in OpenVINO int8 (exported and quantized on the fly, as a
-    user runs it) and ONNX Runtime int8 on the same quantized file (--model). fp32 backends
-    against PyTorch: test_openvino_fp32_equals_pytorch_at_sizes_not_seen_at_export and
-    test_onnx.py's predictions, through the same DeployedModel.predict."""
-    ref = _test_tool(trained_toy, tmp_path / 'pt')[:2]
+    """tools/test.py in OpenVINO int8 (exported and quantized on the fly, as a user runs it) and
+    ONNX Runtime int8 on the same quantized file (--model), against the checkpoint's PyTorch
+    validation. fp32 backends against PyTorch: test_openvino_fp32_equals_pytorch_at_sizes_not_
+    seen_at_export and test_onnx.py's predictions, through the same DeployedModel.predict;
+    tools/test.py in PyTorch: test_tools_e2e.py."""
+    ref = trained_toy[2]
     assert ref[1] > 0  # the toy detects something: the comparison is not between zeros
     *got, log = _test_tool(trained_toy, tmp_path / 'ov8', '--backend', 'openvino',
                            '--precision', 'int8', '--calib', '8')

@@ -48,7 +48,8 @@ def test_sigterm_to_the_process_group(tmp_path, at, status):
     """SIGTERM to the whole group (main process and its 2 persistent workers): the workers
     ignore it, the main process stops at the next iteration boundary with one checkpoint and
     status 75 (while starting: before the first iteration, nothing to save; after the last
-    iteration: the run is complete, status 0); --resume finishes the run."""
+    iteration: the run is complete, status 0); --resume with another batch is refused unless
+    --accept-batch-change, which finishes the run."""
     work = tmp_path / 'work'
     hooks = f"[dict(type='TinyProgress'), dict(type='SignalGroupAt', at='{at}', iteration=4)]"
     config = _config(tmp_path, hooks)
@@ -62,15 +63,24 @@ def test_sigterm_to_the_process_group(tmp_path, at, status):
         assert 'before the first iteration' in log and checkpoints == []
         assert stop_file.read_text().split() == ['75']
         return
-    if at == 'iteration':  # signalled in iteration 5 (0-based 4): stops after it
-        assert 'stopping at iteration 5' in log and checkpoints == ['iter_4.pth', 'iter_5.pth']
-        assert stop_file.read_text().split() == ['75', str(work / 'iter_5.pth')]
-    else:
+    if at == 'after_train':
         assert 'the run is complete' in log and not stop_file.exists()
         assert checkpoints == ['iter_12.pth', 'iter_8.pth']
         return
-    resumed = _train(tmp_path, _config(tmp_path, "[dict(type='TinyProgress')]"), work, '--resume')
+    # signalled in iteration 5 (0-based 4): stops after it
+    assert 'stopping at iteration 5' in log and checkpoints == ['iter_4.pth', 'iter_5.pth']
+    assert stop_file.read_text().split() == ['75', str(work / 'iter_5.pth')]
+    # --resume with another batch: refused with the sizes and the option;
+    # --accept-batch-change continues at the saved sample position and finishes the run
+    resume = (_config(tmp_path, "[dict(type='TinyProgress')]"), work, '--resume')
+    other = ('--cfg-options', 'train_dataloader.batch_size=2')
+    refused = _train(tmp_path, *resume, *other)
+    assert refused.returncode == 1
+    assert 'global batch of 4 samples' in _out(refused) and \
+        '--accept-batch-change' in _out(refused)
+    resumed = _train(tmp_path, *resume, *other, '--accept-batch-change')
     assert resumed.returncode == 0, _out(resumed)[-3000:]
+    assert 'untrained samples split over the processes anew' in _out(resumed)
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_12.pth', 'iter_8.pth']
 
 
@@ -116,22 +126,3 @@ def test_dist_train_sh_stops_on_sigterm(tmp_path, target):
                           text=True, timeout=300)
     assert done.returncode == 0, _out(done)[-3000:]
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_12.pth', 'iter_8.pth']
-
-
-@pytest.mark.slow
-def test_accept_batch_change_resumes_with_another_batch(tmp_path):
-    """tools/train.py --resume with another batch: refused with the sizes and the option;
-    --accept-batch-change continues at the saved sample position."""
-    work = tmp_path / 'work'
-    config = _config(tmp_path, "[dict(type='SignalGroupAt', at='iteration', iteration=4)]")
-    assert _train(tmp_path, config, work).returncode == PREEMPTED_EXIT_CODE
-    plain = _config(tmp_path, '[]')
-    other = ('--resume', '--cfg-options', 'train_dataloader.batch_size=2')
-    refused = _train(tmp_path, plain, work, *other)
-    assert refused.returncode == 1
-    assert 'global batch of 4 samples' in _out(refused) and \
-        '--accept-batch-change' in _out(refused)
-    accepted = _train(tmp_path, plain, work, *other, '--accept-batch-change')
-    assert accepted.returncode == 0, _out(accepted)[-3000:]
-    assert 'untrained samples split over the processes anew' in _out(accepted)
-    assert (work / 'iter_12.pth').is_file()
