@@ -130,6 +130,23 @@ def test_int8_runs_integer_products_in_both_backends(toy_int8):
     fused = collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath)
                                 .graph.node if n.op_type.startswith('QLinear'))
     assert fused['QLinearMatMul'] + fused['QLinearConv'] == n_quantized, fused
+    # what the runtimes report (and label their figures by): the same counts, none in float
+    for runtime in (OnnxRuntimeModel(toy_int8.int8), OpenVINOModel(toy_int8.int8)):
+        assert (runtime.integer_ops, runtime.precision) == (n_quantized, 'int8'), runtime.backend
+    for runtime in (OnnxRuntimeModel(toy_int8.fp32), OpenVINOModel(toy_int8.fp32)):
+        assert (runtime.integer_ops, runtime.precision) == (0, 'fp32'), runtime.backend
+
+
+def test_a_quantized_graph_run_in_float_is_not_labelled_int8(toy_int8, monkeypatch):
+    """As if ONNX Runtime had fused none of the quantized products (a build without its integer
+    kernels): the figures are float, and the label and the log say so."""
+    import mmtnt.deploy.runtime as runtime
+    logged = []
+    monkeypatch.setattr(runtime, 'ORT_INTEGER_KERNELS', ('NoSuchKernel', ))
+    monkeypatch.setattr(runtime, 'print_log', lambda msg, **kwargs: logged.append(msg))
+    model = OnnxRuntimeModel(toy_int8.int8)
+    assert (model.integer_ops, model.precision) == (0, 'fp32')
+    assert any('figures are fp32, not int8' in m for m in logged), logged
 
 
 @pytest.mark.parametrize('config', ['retinanet_tnt_toy.py', 'upernet_tnt_toy.py',
@@ -319,3 +336,8 @@ def test_benchmark_rows_of_the_deployed_backends(tmp_path):
     expected = set(names) - (set() if cpu_bf16_support()[0] else {'retinanet_toy_ov_bf16'})
     assert timed == {(n, False) for n in expected} | {('retinanet_toy', True)}
     assert all(r['seconds'] > 0 and r['params'] > 5e5 for r in rows)
+    # each deployed row carries what its backend reports it ran
+    runs = {r['model']: (r['runs'], r['integer_ops'] > 0) for r in rows if 'runs' in r}
+    assert runs.pop('retinanet_toy_ov') == ('fp32', False)
+    assert runs.pop('retinanet_toy_ov_int8') == ('int8', True)
+    assert runs == ({'retinanet_toy_ov_bf16': ('bf16', False)} if cpu_bf16_support()[0] else {})

@@ -387,13 +387,17 @@ def run_setting(size, batch, names, repeats, device, amp, peak, memory_of=()) ->
                 _step(m, x, backward, amp)
                 _sync(device)
                 times[n].append(time.perf_counter() - t)
-        del models
         for n in step_names:
             t = statistics.median(times[n])
             rows.append(dict(model=n, size=size, batch=batch, backward=backward, seconds=t,
                              img_per_s=batch / t, peak_share=flops[n] / t / peak,
                              gflops_per_img=flops[n] / batch / 1e9, params=params[n],
                              memory=None))
+            if isinstance(models[n], DeployedFeatures):  # what the backend says it ran
+                runtime = models[n].runtime
+                rows[-1].update(runs=runtime.precision, integer_ops=runtime.integer_ops,
+                                hint=getattr(runtime, 'hint', None))
+        del models
     measured = [r for r in rows if r['model'] in memory_of and r['model'] not in BASE_MODEL]
     peaks = measure_memory([(r['model'], size, batch, r['backward']) for r in measured], device,
                            amp)
@@ -417,7 +421,10 @@ def report(rows: List[dict]) -> str:
             t_ratio = f'{r["seconds"] / base["seconds"]:.2f}x' if base else '-'
             m_ratio = (f'{r["memory"] / base["memory"]:.2f}x' if base and None not in (
                 r['memory'], base['memory']) else '-')
-            lines.append(f'| {MODELS[r["model"]][0]} | {r["params"] / 1e6:.1f} M | '
+            label = MODELS[r['model']][0]
+            if r.get('runs') and r['runs'] != DEPLOYED_MODELS[r['model']][1]:
+                label += f' (runs {r["runs"]})'  # the backend's own account
+            lines.append(f'| {label} | {r["params"] / 1e6:.1f} M | '
                          f'{r["gflops_per_img"]:.1f} | {r["img_per_s"]:.2f} | '
                          f'{r["seconds"]:.3f} | {100 * r["peak_share"]:.0f} % | {mem} | '
                          f'{t_ratio} | {m_ratio} |')

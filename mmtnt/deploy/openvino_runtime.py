@@ -8,7 +8,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from mmtnt.utils.cpu_features import cpu_bf16_support
-from .runtime import DeployedModel, is_quantized
+from .runtime import DeployedModel
 
 # mmtnt's precision names -> OpenVINO's INFERENCE_PRECISION_HINT values
 PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
@@ -31,6 +31,17 @@ def check_bf16_cpu() -> None:
                          f'or int8 here, or bf16 on such a CPU.')
 
 
+def integer_products(compiled) -> int:
+    """Linear / Conv / MatMul layers an OpenVINO compiled model runs in i8 / u8."""
+    count = 0
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if info['layerType'].astype(str) in ('FullyConnected', 'Convolution', 'MatMul') and \
+                info['runtimePrecision'].astype(str) in ('i8', 'u8'):
+            count += 1
+    return count
+
+
 class OpenVINOModel(DeployedModel):
     """An OpenVINO CPU model compiled from an mmtnt ONNX export (any input size).
 
@@ -44,8 +55,10 @@ class OpenVINOModel(DeployedModel):
 
     Attributes:
         hint (str): the ``INFERENCE_PRECISION_HINT`` the compiled model reports back.
-        precision (str): ``int8`` for a quantized graph, else what ``hint`` says (``fp32`` /
-            ``bf16``); a bf16 request that OpenVINO turned into f32 is logged as a fallback.
+        integer_ops (int): Linear / Conv / MatMul layers of the compiled model that run in
+            i8 / u8 (its runtime model's ``runtimePrecision``).
+        precision (str): ``int8`` where ``integer_ops`` > 0, else what ``hint`` says (``fp32``
+            / ``bf16``); a bf16 request that OpenVINO turned into f32 is logged as a fallback.
     """
 
     backend = 'openvino'
@@ -77,15 +90,16 @@ class OpenVINOModel(DeployedModel):
         hint = self.compiled.get_property('INFERENCE_PRECISION_HINT')  # an ov.Type
         self.hint = hint.get_type_name() if hasattr(hint, 'get_type_name') else str(hint)
         effective = {'f32': 'fp32', 'bf16': 'bf16', 'f16': 'fp16'}.get(self.hint, self.hint)
-        quantized = is_quantized(path)
-        self.precision = 'int8' if quantized else effective
+        self._set_precision(path, effective, integer_products(self.compiled))
+        int8_note = (f'int8 ({self.integer_ops} integer products) with float parts in '
+                     if self.integer_ops else '')
         if effective != precision:
             print_log(f'OpenVINO was asked for {precision} and runs {effective} '
                       f'(INFERENCE_PRECISION_HINT={self.hint}): the figures are {effective}.',
                       logger='current', level=30)
         print_log(f'OpenVINO {ov.__version__.split("-")[0]} on '
                   f'{core.get_property("CPU", "FULL_DEVICE_NAME")}: {path} '
-                  f'{"int8 (QDQ) with float parts in " if quantized else ""}'
+                  f'{int8_note}'
                   f'INFERENCE_PRECISION_HINT={self.hint}', logger='current')
 
     def run(self, inputs: np.ndarray) -> List[np.ndarray]:

@@ -1,11 +1,14 @@
 """Run an exported graph in a backend (ONNX Runtime here, OpenVINO in
 :mod:`mmtnt.deploy.openvino_runtime`), with the model's own pre- and post-processing."""
+import os.path as osp
+import tempfile
 import time
 from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 
 from .graph import group_outputs, model_task
 
@@ -21,8 +24,11 @@ class DeployedModel:
 
     Attributes:
         backend (str): the backend's name, for logs.
-        precision (str): what the backend computes in, as far as it says (``fp32``, ``bf16``;
-            ``int8`` for a quantized graph).
+        precision (str): what the backend computes in, read back from it: ``fp32``, ``bf16``
+            (OpenVINO's hint), ``int8`` where it runs the quantized products in integer kernels
+            (``integer_ops`` > 0; a quantized graph it runs in float is logged and labelled
+            ``fp32``).
+        integer_ops (int): Linear / Conv products the backend runs in integer kernels.
         timings (list[tuple[float, int]]): per call of the graph, (seconds, batch size): the
             backend alone, without pre- and post-processing.
     """
@@ -33,7 +39,18 @@ class DeployedModel:
         self.model = model
         self.output_names: List[str] = []
         self.precision = 'fp32'
+        self.integer_ops = 0
         self.timings: List[tuple] = []
+
+    def _set_precision(self, path: str, float_precision: str, integer_ops: int) -> None:
+        """``precision`` from what the backend reports: int8 only where it runs integer
+        products; a quantized graph run in float is said, not labelled int8."""
+        self.integer_ops = integer_ops
+        self.precision = 'int8' if integer_ops else float_precision
+        if integer_ops == 0 and is_quantized(path):
+            print_log(f'{self.backend} runs no product of the quantized graph {path} in integer '
+                      f'kernels (it dequantizes them): its figures are {float_precision}, not '
+                      f'int8.', logger='current', level=30)
 
     def run(self, inputs: np.ndarray) -> List[np.ndarray]:
         """(B, C, H, W) float32 array -> the graph's outputs, in order."""
@@ -100,19 +117,37 @@ class OnnxRuntimeModel(DeployedModel):
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
-        self.session = ort.InferenceSession(path, options,
-                                            providers=list(providers or ['CPUExecutionProvider']))
+        providers = list(providers or ['CPUExecutionProvider'])
+        integer_ops = 0
+        if is_quantized(path):
+            # which quantized products ONNX Runtime fused into integer kernels: its optimized
+            # graph, written while the session is built
+            with tempfile.TemporaryDirectory(prefix='mmtnt_ort_') as folder:
+                options.optimized_model_filepath = osp.join(folder, 'optimized.onnx')
+                self.session = ort.InferenceSession(path, options, providers=providers)
+                integer_ops = count_ops(options.optimized_model_filepath, ORT_INTEGER_KERNELS)
+        else:
+            self.session = ort.InferenceSession(path, options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.precision = 'int8' if is_quantized(path) else 'fp32'
+        self._set_precision(path, 'fp32', integer_ops)
 
     def run(self, inputs: np.ndarray) -> List[np.ndarray]:
         return self.session.run(None, {self.input_name: inputs})
 
 
-def is_quantized(path: str) -> bool:
-    """Whether the ``.onnx`` file holds quantized (QDQ or QOperator) nodes."""
+# ONNX Runtime's CPU kernels that multiply in integers
+ORT_INTEGER_KERNELS = ('QLinearMatMul', 'QLinearConv', 'MatMulInteger', 'ConvInteger',
+                       'MatMulIntegerToFloat', 'DynamicQuantizeMatMul', 'QGemm')
+
+
+def count_ops(path: str, op_types: Sequence[str]) -> int:
+    """How many nodes of ``op_types`` the ``.onnx`` file holds."""
     import onnx
     graph = onnx.load(path, load_external_data=False).graph
-    return any(n.op_type in ('DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'MatMulInteger',
-                             'ConvInteger') for n in graph.node)
+    return sum(n.op_type in op_types for n in graph.node)
+
+
+def is_quantized(path: str) -> bool:
+    """Whether the ``.onnx`` file holds quantized (QDQ or QOperator) nodes."""
+    return count_ops(path, ('DequantizeLinear', ) + ORT_INTEGER_KERNELS) > 0
