@@ -124,6 +124,9 @@ class OnnxRuntimeModel(DeployedModel):
             # graph, written while the session is built
             with tempfile.TemporaryDirectory(prefix='mmtnt_ort_') as folder:
                 options.optimized_model_filepath = osp.join(folder, 'optimized.onnx')
+                # (errors only: ONNX Runtime warns that the file it writes suits this machine
+                # alone, which is all it is read for)
+                options.log_severity_level = 3
                 self.session = ort.InferenceSession(path, options, providers=providers)
                 integer_ops = count_ops(options.optimized_model_filepath, ORT_INTEGER_KERNELS)
         else:

@@ -110,7 +110,12 @@ def main():
     model = build_model(cfg)
     load_checkpoint(model, args.checkpoint, map_location='cpu', logger='current')
     model.eval()
-    tmp = tempfile.mkdtemp(prefix='quant_error_')
+    with tempfile.TemporaryDirectory(prefix='quant_error_') as tmp:  # the ONNX files go with it
+        report(args, cfg, model, tmp)
+
+
+def report(args, cfg, model, tmp: str) -> None:
+    """Export into ``tmp``, quantize each setting and log its error against float32."""
     fp32 = osp.join(tmp, 'fp32.onnx')
     export_onnx(model, fp32, default_shape(cfg), dynamic=True)
     all_calib = calibration_batches(cfg, model, max(args.calib))
