@@ -1,4 +1,5 @@
 """TNTBackbone compiles without graph breaks and agrees with eager mode; the benchmark runs."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import torch
 from conftest import TINY_ARCH, randomize_
 
 from mmtnt import TNTBackbone
+from mmtnt.utils.cpu_features import cpu_bf16_support
 
 
 @pytest.mark.slow
@@ -24,14 +26,30 @@ def test_compile_agrees_without_graph_breaks(kwargs):
 
 
 @pytest.mark.slow
-def test_benchmark_quick_mode_runs():
-    proc = subprocess.run([sys.executable, 'tools/benchmark.py', '--quick'],
+def test_benchmark_quick_mode_runs(tmp_path):
+    """tools/benchmark.py --quick: backbones with their memory; the toy RetinaNet in PyTorch and
+    OpenVINO (fp32, int8; bf16 only where the CPU computes it natively), forward only. (Run as
+    users run it, in a process of its own: in the test process, OpenVINO's threads outlive the
+    benchmark, and a later test that signals itself crashed there.)"""
+    out = tmp_path / 'rows.json'
+    proc = subprocess.run([sys.executable, 'tools/benchmark.py', '--quick', '--json', str(out)],
                           cwd=Path(__file__).parents[1], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout + proc.stderr
-    assert 'matmul peak' in out and '| mmtnt TNTBackbone TNT-S |' in out
-    assert 'forward+backward' in out and 'GiB' in out
+    log = proc.stdout + proc.stderr
+    assert 'matmul peak' in log and '| mmtnt TNTBackbone TNT-S |' in log
+    assert 'forward+backward' in log and 'GiB' in log
+    rows = json.loads(out.read_text())
+    assert all(r['seconds'] > 0 for r in rows)
+    timed = {(r['model'], r['backward']) for r in rows if r['model'].startswith('retinanet')}
+    deployed = {'retinanet_toy_ov', 'retinanet_toy_ov_int8'} | (
+        {'retinanet_toy_ov_bf16'} if cpu_bf16_support()[0] else set())
+    assert timed == {(n, False) for n in deployed | {'retinanet_toy'}} | {('retinanet_toy', True)}
+    # each deployed row carries what its backend reports it ran
+    runs = {r['model']: (r['runs'], r['integer_ops'] > 0) for r in rows if 'runs' in r}
+    assert runs == {'retinanet_toy_ov': ('fp32', False), 'retinanet_toy_ov_int8': ('int8', True),
+                    **({'retinanet_toy_ov_bf16': ('bf16', False)} if cpu_bf16_support()[0]
+                       else {})}
 
 
 def test_benchmark_attention_kernels_table():

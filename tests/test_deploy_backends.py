@@ -11,7 +11,6 @@ Tolerances (relative: the largest difference over the output's largest magnitude
   (measured on a 200-iteration toy: 0.105 fp32, 0.111 / 0.113 int8).
 """
 import collections
-import json
 import os
 import re
 import subprocess
@@ -135,6 +134,21 @@ def test_int8_runs_integer_products_in_both_backends(toy_int8):
         assert (runtime.integer_ops, runtime.precision) == (n_quantized, 'int8'), runtime.backend
     for runtime in (OnnxRuntimeModel(toy_int8.fp32), OpenVINOModel(toy_int8.fp32)):
         assert (runtime.integer_ops, runtime.precision) == (0, 'fp32'), runtime.backend
+
+
+def test_profile_shows_the_integer_kernels(toy_int8):
+    """profile_ops (tools/benchmark.py --profile): where the time of a call goes, by kind of
+    operation; the int8 graph's products among them, in integer kernels."""
+    x = toy_int8.held_out[0]
+    ort_ops = OnnxRuntimeModel(toy_int8.int8, profile=True).profile_ops(x, repeats=1)
+    ov_ops = OpenVINOModel(toy_int8.int8, profile=True).profile_ops(x, repeats=1)
+    for ops in (ort_ops, ov_ops):
+        assert all(t >= 0 for t in ops.values()) and sum(ops.values()) > 0
+        assert list(ops.values()) == sorted(ops.values(), reverse=True)
+    assert ort_ops.get('QLinearMatMul', 0) > 0 and ort_ops.get('QLinearConv', 0) > 0
+    assert any(k.startswith('FullyConnected') and k.lower().endswith('_i8') for k in ov_ops)
+    with pytest.raises(ValueError, match='profile=True'):
+        OpenVINOModel(toy_int8.int8).profile_ops(x)
 
 
 def test_a_quantized_graph_run_in_float_is_not_labelled_int8(toy_int8, monkeypatch):
@@ -318,26 +332,3 @@ def test_tools_test_backends_give_the_pytorch_metrics(trained_toy, tmp_path):
                            '--precision', 'int8', '--model', str(int8))
     assert np.allclose(got, ref, atol=INT8_MAP_TOL), ('onnxruntime int8', got, ref)
     assert re.search(r'onnxruntime int8 on .*: [\d.]+ s/image', log)
-
-
-@pytest.mark.slow
-def test_benchmark_rows_of_the_deployed_backends(tmp_path):
-    """tools/benchmark.py's OpenVINO rows (fp32, int8; bf16 only where the CPU computes it
-    natively) time the exported toy RetinaNet, forward only. (The ONNX Runtime rows share
-    DeployedFeatures with them. Run as users run it, in a process of its own: in the test
-    process, OpenVINO's threads outlive the benchmark, and a later test that signals itself
-    crashed there.)"""
-    names = ['retinanet_toy'] + [f'retinanet_toy_{d}' for d in ('ov', 'ov_int8', 'ov_bf16')]
-    out = tmp_path / 'rows.json'
-    _run(['tools/benchmark.py', '--sizes', '128', '--repeats', '1', '--no-memory', '--json',
-          str(out), '--models'] + names)
-    rows = json.loads(out.read_text())
-    timed = {(r['model'], r['backward']) for r in rows}
-    expected = set(names) - (set() if cpu_bf16_support()[0] else {'retinanet_toy_ov_bf16'})
-    assert timed == {(n, False) for n in expected} | {('retinanet_toy', True)}
-    assert all(r['seconds'] > 0 and r['params'] > 5e5 for r in rows)
-    # each deployed row carries what its backend reports it ran
-    runs = {r['model']: (r['runs'], r['integer_ops'] > 0) for r in rows if 'runs' in r}
-    assert runs.pop('retinanet_toy_ov') == ('fp32', False)
-    assert runs.pop('retinanet_toy_ov_int8') == ('int8', True)
-    assert runs == ({'retinanet_toy_ov_bf16': ('bf16', False)} if cpu_bf16_support()[0] else {})

@@ -8,10 +8,12 @@ post-processing) and the toy RetinaNet / UperNet in the same ways.
     python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
     python tools/benchmark.py --amp bfloat16 --sizes 224   # bf16 autocast on a CPU
     python tools/benchmark.py --sizes 128    # the toy RetinaNet / UperNet, PyTorch and deployed
-    python tools/benchmark.py --quick         # seconds: tiny inputs, for tests
+    python tools/benchmark.py --quick         # seconds: every kind of row at tiny inputs (tests)
     python tools/benchmark.py --attention     # SDPA vs manual attention on TNT-S's shapes
     python tools/benchmark.py --attention --amp bfloat16   # the same in bfloat16
     python tools/benchmark.py --models mmtnt mmtnt_ptnt timm_deit   # a subset
+    python tools/benchmark.py --sizes 224 --models mmtnt mmtnt_ov mmtnt_ov_int8 --profile
+        # and where the deployed rows' time goes, by operation and kernel
     python tools/benchmark.py --sizes 224 --models mmtnt mmtnt_compile mmtnt_ort timm_tnt \
         timm_tnt_compile mmpretrain_tnt --no-memory
 
@@ -118,6 +120,10 @@ class DeployedFeatures(torch.nn.Module):
     (:func:`mmtnt.deploy.quantize_int8`, the QDQ file tools/test.py --precision int8 runs);
     forward only."""
 
+    # --profile: the runtimes record per-node times (OpenVINO's PERF_COUNT, ONNX Runtime's
+    # profiler) for profile_table()
+    profile = False
+
     def __init__(self, model: torch.nn.Module, size, backend: str, precision: str) -> None:
         super().__init__()
         import numpy as np
@@ -136,15 +142,29 @@ class DeployedFeatures(torch.nn.Module):
                 quantize_int8(path, osp.join(folder, 'int8.onnx'), batches)
                 path = osp.join(folder, 'int8.onnx')
             if backend == 'onnxruntime':
-                self.runtime = OnnxRuntimeModel(path)
+                self.runtime = OnnxRuntimeModel(path, profile=self.profile)
             else:
                 self.runtime = OpenVINOModel(path, precision='bf16' if precision == 'bf16'
-                                             else 'fp32')
+                                             else 'fp32', profile=self.profile)
 
     def forward(self, x):
         if torch.is_grad_enabled():
             raise RuntimeError('ONNX Runtime and OpenVINO run inference only.')
         return tuple(self.runtime(x))
+
+    def profile_table(self, x, label: str, top: int = 10) -> str:
+        """Where the time of a call goes: the backend's kinds of operation, largest first."""
+        ops = self.runtime.profile_ops(x.numpy())
+        total = sum(ops.values())
+        lines = [f'\n{label}: {total * 1e3:.1f} ms of operations per call',
+                 '| operation (kernel) | ms | share |', '|---|---|---|']
+        for op, seconds in list(ops.items())[:top]:
+            lines.append(f'| {op} | {seconds * 1e3:.1f} | {100 * seconds / total:.0f} % |')
+        rest = sum(list(ops.values())[top:])
+        if rest:
+            lines.append(f'| {len(ops) - top} others | {rest * 1e3:.1f} | '
+                         f'{100 * rest / total:.0f} % |')
+        return '\n'.join(lines)
 
 
 def _compiled(base: str, **inductor_options):
@@ -397,6 +417,9 @@ def run_setting(size, batch, names, repeats, device, amp, peak, memory_of=()) ->
                 runtime = models[n].runtime
                 rows[-1].update(runs=runtime.precision, integer_ops=runtime.integer_ops,
                                 hint=getattr(runtime, 'hint', None))
+                if DeployedFeatures.profile:
+                    logger.info(models[n].profile_table(
+                        x, f'{MODELS[n][0]}, {size[0]}x{size[1]} batch {batch}'))
         del models
     measured = [r for r in rows if r['model'] in memory_of and r['model'] not in BASE_MODEL]
     peaks = measure_memory([(r['model'], size, batch, r['backward']) for r in measured], device,
@@ -486,8 +509,13 @@ def parse_args():
                         help='only these models (default: every model of each setting)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
-    parser.add_argument('--quick', action='store_true', help='tiny inputs, one repeat, memory of mmtnt and timm only (tests)')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny inputs, one repeat: TNT-S, PyramidTNT-S, timm TNT-S (memory of '
+                        'mmtnt and timm only), the toy RetinaNet in PyTorch and OpenVINO (tests)')
     parser.add_argument('--json', help='also write the raw rows to this file')
+    parser.add_argument('--profile', action='store_true',
+                        help='ONNX Runtime / OpenVINO rows: also where the time goes, by kind of '
+                        'operation and kernel (the backends\' profilers, on while timing)')
     parser.add_argument('--attention', action='store_true',
                         help='only time the two attention kernels on TNT-S shapes')
     parser.add_argument('--amp', choices=['float16', 'bfloat16', 'none'],
@@ -512,6 +540,7 @@ def main():
     if args.attention:  # kernels against each other: no model, no matmul peak needed
         logger.info('\n' + time_attention_kernels(args.repeats * 3, args.device, amp))
         return
+    DeployedFeatures.profile = args.profile
     peak = matmul_peak(args.device, getattr(torch, amp or 'float32'))
     logger.info(f'device {args.device} ({f"autocast {amp}" if amp else "fp32"}), threads '
                 f'{torch.get_num_threads()}, measured 2048^3 matmul peak '
@@ -521,6 +550,11 @@ def main():
         # memory of mmtnt and timm only (their ratio): each is a subprocess of its own
         rows += run_setting((64, 96), 2, ['mmtnt', 'mmtnt_ptnt', 'timm_tnt'], 1, args.device,
                             amp, peak, () if args.no_memory else ('mmtnt', 'timm_tnt'))
+        # a whole (toy) detector, and deployed: OpenVINO fp32 / bf16 / int8 (the ONNX Runtime
+        # rows go through the same DeployedFeatures); those this machine cannot run are skipped
+        rows += run_setting((64, 64), 2, [f'retinanet_toy{d}' for d in ('', '_ov', '_ov_int8',
+                                                                         '_ov_bf16')],
+                            1, args.device, amp, peak)
     else:
         for s in args.sizes:
             setting = SETTINGS[s]

@@ -1,7 +1,8 @@
 """Run an exported graph in OpenVINO on the CPU: float32, bfloat16 (its
 ``INFERENCE_PRECISION_HINT``, on CPUs with native bfloat16) or an int8 QDQ graph
 (:func:`mmtnt.deploy.quantize_int8`), which OpenVINO reads from the ONNX file and runs in int8."""
-from typing import List, Optional
+import statistics
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch.nn as nn
@@ -52,6 +53,7 @@ class OpenVINOModel(DeployedModel):
             (of every part in a float graph; an int8 graph's quantized ops run in int8 either
             way). bf16 is refused on CPUs without native bfloat16 (:func:`check_bf16_cpu`).
         num_threads: ``INFERENCE_NUM_THREADS`` (default: OpenVINO's choice).
+        profile: compile with ``PERF_COUNT`` for :meth:`profile_ops`.
 
     Attributes:
         hint (str): the ``INFERENCE_PRECISION_HINT`` the compiled model reports back.
@@ -67,7 +69,8 @@ class OpenVINOModel(DeployedModel):
                  path: str,
                  model: Optional[nn.Module] = None,
                  precision: str = 'fp32',
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None,
+                 profile: bool = False) -> None:
         super().__init__(model)
         if precision not in PRECISION_HINTS:
             raise ValueError(f'precision={precision!r}: OpenVINOModel takes '
@@ -84,6 +87,9 @@ class OpenVINOModel(DeployedModel):
         config = {'INFERENCE_PRECISION_HINT': PRECISION_HINTS[precision]}
         if num_threads:
             config['INFERENCE_NUM_THREADS'] = int(num_threads)
+        if profile:
+            config['PERF_COUNT'] = True
+        self.profiled = profile
         self.compiled = core.compile_model(core.read_model(path), 'CPU', config)
         self.request = self.compiled.create_infer_request()
         self.output_names = [o.get_any_name() for o in self.compiled.outputs]
@@ -105,3 +111,21 @@ class OpenVINOModel(DeployedModel):
     def run(self, inputs: np.ndarray) -> List[np.ndarray]:
         results = self.request.infer({0: inputs})
         return [results[o] for o in self.compiled.outputs]
+
+    def profile_ops(self, inputs: np.ndarray, repeats: int = 3) -> Dict[str, float]:
+        """Keys: OpenVINO's layer type and the kernel it chose (e.g. ``FullyConnected
+        brgemm_avx2_I8``), so that integer and float kernels show apart."""
+        if not self.profiled:
+            raise ValueError('profile_ops needs OpenVINOModel(..., profile=True).')
+        self.run(inputs)  # warm-up
+        per_call: Dict[str, List[float]] = {}
+        for _ in range(repeats):
+            self.run(inputs)
+            totals: Dict[str, float] = {}
+            for info in self.request.get_profiling_info():
+                key = f'{info.node_type} {info.exec_type}'
+                totals[key] = totals.get(key, 0.0) + info.real_time.total_seconds()
+            for key, seconds in totals.items():
+                per_call.setdefault(key, []).append(seconds)
+        return dict(sorted(((k, statistics.median(t)) for k, t in per_call.items()),
+                           key=lambda kv: -kv[1]))

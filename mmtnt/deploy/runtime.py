@@ -1,9 +1,13 @@
 """Run an exported graph in a backend (ONNX Runtime here, OpenVINO in
 :mod:`mmtnt.deploy.openvino_runtime`), with the model's own pre- and post-processing."""
+import json
 import os.path as osp
+import shutil
+import statistics
 import tempfile
 import time
-from typing import List, Optional, Sequence
+import weakref
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -64,6 +68,12 @@ class DeployedModel:
         self.timings.append((time.perf_counter() - start, array.shape[0]))
         return [torch.from_numpy(np.asarray(o, dtype=np.float32)) for o in outputs]
 
+    def profile_ops(self, inputs: np.ndarray, repeats: int = 3) -> Dict[str, float]:
+        """Seconds per call by kind of operation (the backend's own profiler, summed over the
+        graph's nodes, the median of ``repeats`` calls after a warm-up), largest first: where
+        a deployed model's time goes. Needs the model built with ``profile=True``."""
+        raise NotImplementedError
+
     def seconds_per_image(self, skip: int = 1) -> Optional[float]:
         """The median over calls of seconds per image, leaving out the first ``skip`` calls
         (warm-up: the backends compile kernels for each new shape). None before any call."""
@@ -99,6 +109,7 @@ class OnnxRuntimeModel(DeployedModel):
         model: the detector / segmentor the graph was exported from, for :meth:`predict`.
         providers: ONNX Runtime execution providers (default: CPU).
         num_threads: intra-op threads (default: ONNX Runtime's choice, one per core).
+        profile: record per-node times for :meth:`profile_ops` (ONNX Runtime's profiler).
     """
 
     backend = 'onnxruntime'
@@ -107,7 +118,8 @@ class OnnxRuntimeModel(DeployedModel):
                  path: str,
                  model: Optional[nn.Module] = None,
                  providers: Optional[Sequence[str]] = None,
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None,
+                 profile: bool = False) -> None:
         super().__init__(model)
         try:
             import onnxruntime as ort
@@ -117,6 +129,12 @@ class OnnxRuntimeModel(DeployedModel):
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
+        self._profile_dir = None
+        if profile:
+            self._profile_dir = tempfile.mkdtemp(prefix='mmtnt_ort_profile_')
+            weakref.finalize(self, shutil.rmtree, self._profile_dir, ignore_errors=True)
+            options.enable_profiling = True
+            options.profile_file_prefix = osp.join(self._profile_dir, 'ort')
         providers = list(providers or ['CPUExecutionProvider'])
         integer_ops = 0
         if is_quantized(path):
@@ -137,6 +155,35 @@ class OnnxRuntimeModel(DeployedModel):
 
     def run(self, inputs: np.ndarray) -> List[np.ndarray]:
         return self.session.run(None, {self.input_name: inputs})
+
+    def profile_ops(self, inputs: np.ndarray, repeats: int = 3) -> Dict[str, float]:
+        if self._profile_dir is None:
+            raise ValueError('profile_ops needs OnnxRuntimeModel(..., profile=True).')
+        for _ in range(repeats + 1):
+            self.run(inputs)
+        path = self.session.end_profiling()  # the profiler stops: the session runs on without
+        with open(path) as f:
+            events = json.load(f)
+        shutil.rmtree(self._profile_dir, ignore_errors=True)
+        self._profile_dir = None
+        # one event per node and call: "<node>_kernel_time", with the op type in its args
+        per_call: Dict[str, List[float]] = {}
+        runs = [e for e in events if e.get('name') == 'model_run']
+        for run_index, run in enumerate(runs[1:], 1):  # runs[0]: the warm-up
+            start, end = run['ts'], run['ts'] + run['dur']
+            totals: Dict[str, float] = {}
+            for e in events:
+                if e.get('cat') == 'Node' and e['name'].endswith('_kernel_time') and \
+                        start <= e['ts'] <= end:
+                    op = e.get('args', {}).get('op_name', '?')
+                    totals[op] = totals.get(op, 0.0) + e['dur'] * 1e-6
+            for op, seconds in totals.items():
+                per_call.setdefault(op, []).append(seconds)
+        return _largest_first({op: statistics.median(t) for op, t in per_call.items()})
+
+
+def _largest_first(times: Dict[str, float]) -> Dict[str, float]:
+    return dict(sorted(times.items(), key=lambda kv: -kv[1]))
 
 
 # ONNX Runtime's CPU kernels that multiply in integers
