@@ -28,6 +28,7 @@ from mmtnt.deploy import (OnnxRuntimeModel, OpenVINOModel, build_graph, calibrat
                           check_bf16_cpu, check_onnx, export_onnx, quantizable_nodes,
                           quantize_int8)
 from mmtnt.deploy.backends import DEFAULT_CALIB, check_backend_args, deploy_model
+from mmtnt.deploy.quantize import convs_into_relu_add
 from mmtnt.utils import build_model
 from mmtnt.utils.cpu_features import cpu_bf16_support
 from conftest import randomize_
@@ -134,6 +135,23 @@ def test_int8_runs_integer_products_in_both_backends(toy_int8):
         assert (runtime.integer_ops, runtime.precision) == (n_quantized, 'int8'), runtime.backend
     for runtime in (OnnxRuntimeModel(toy_int8.fp32), OpenVINOModel(toy_int8.fp32)):
         assert (runtime.integer_ops, runtime.precision) == (0, 'fp32'), runtime.backend
+
+
+def test_convs_into_relu_add_stay_float(toy_int8, tmp_path):
+    """UperNet's lateral convs (Conv -> ReLU -> the top-down add), which OpenVINO ran wrong in
+    int8 on the trained toy UperNet (mmtnt.deploy.quantize.convs_into_relu_add), stay float;
+    the RetinaNet has no such conv."""
+    assert convs_into_relu_add(toy_int8.fp32) == []
+    cfg = _toy_cfg('upernet_tnt_toy.py')
+    fp32, int8 = str(tmp_path / 'fp32.onnx'), str(tmp_path / 'int8.onnx')
+    export_onnx(_toy_model(cfg), fp32, (64, 64), dynamic=True)
+    kept = convs_into_relu_add(fp32)
+    assert kept == [f'/decode_head/lateral_convs.{i}/conv/Conv' for i in range(3)]
+    rng = np.random.default_rng(0)
+    counts = quantize_int8(fp32, int8, [rng.standard_normal((1, 3, 64, 64), dtype=np.float32)])
+    assert counts['conv'] == sum(k == 'conv' for k in quantizable_nodes(fp32).values()) - 3
+    fed = {n.name for n in _consumers_of_int8_weights(onnx.load(int8).graph)}
+    assert fed and not fed & set(kept)
 
 
 def test_profile_shows_the_integer_kernels(toy_int8):

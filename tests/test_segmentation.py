@@ -1,6 +1,7 @@
 """The ADE20K configs (UperNet-TNT, UperNet-PyramidTNT, Trans2Seg-TNT): a training step on an
-image smaller than the crop (padded to 512x512, as every training batch reaches the model), and
-whole / slide prediction at sizes that are and are not multiples of 16."""
+image smaller than the crop (padded to 512x512, as every training batch reaches the model), whole
+prediction at sides that are not multiples of 16, and slide prediction over two overlapping
+windows."""
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,10 @@ def test_train_step(segmentor, size=(500, 375)):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('mode', ['whole', 'slide'])
-@pytest.mark.parametrize('size', [(512, 512), (500, 375)])
+@pytest.mark.parametrize('mode, size', [
+    ('whole', (500, 375)),  # sides that are not multiples of 16: the backbone pads
+    ('slide', (600, 375)),  # two overlapping 512x375 windows (stride 341), merged
+])
 def test_predict(segmentor, mode, size):
     segmentor.eval()
     segmentor.test_cfg.mode = mode
