@@ -1,4 +1,4 @@
-"""Every shipped config takes two training steps in each of the processes this script runs in
+"""Shipped configs take two training steps in each of the processes this script runs in
 (launched by torchrun; gloo on a CPU), on generated data in the config's own format: COCO for
 the full detection configs, ADE20K for the full segmentation configs, the toy set for the toy
 ones. The full configs train at a small input size, with their own model, optimizer, schedule,

@@ -31,6 +31,7 @@ def test_benchmark_quick_mode_runs(tmp_path):
     OpenVINO (fp32, int8; bf16 only where the CPU computes it natively), forward only. (Run as
     users run it, in a process of its own: in the test process, OpenVINO's threads outlive the
     benchmark, and a later test that signals itself crashed there.)"""
+    pytest.importorskip('openvino')
     out = tmp_path / 'rows.json'
     proc = subprocess.run([sys.executable, 'tools/benchmark.py', '--quick', '--json', str(out)],
                           cwd=Path(__file__).parents[1], capture_output=True, text=True,

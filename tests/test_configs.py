@@ -46,6 +46,10 @@ def test_full_configs_start_from_imagenet_toy_from_scratch(path):
 def test_config_builds_model(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ['mmtnt']
+    # DDP without find_unused_parameters: what the training steps' every-parameter-gets-a-
+    # gradient checks stand for (test_multiprocess_configs.py)
+    wrapper = cfg.get('model_wrapper_cfg') or {}
+    assert not wrapper.get('find_unused_parameters', cfg.get('find_unused_parameters'))
     # tools/train.py --auto-scale-lr: the total batch (GPUs x batch per GPU) the lr was set for
     base = cfg.get('auto_scale_lr', {}).get('base_batch_size')
     assert isinstance(base, int) and base >= cfg.train_dataloader.batch_size

@@ -154,6 +154,14 @@ def test_convs_into_relu_add_stay_float(toy_int8, tmp_path):
     assert fed and not fed & set(kept)
 
 
+def test_nothing_left_to_quantize_is_refused(toy_int8, tmp_path):
+    """(ONNX Runtime's quantizer reads an empty node list as every node.)"""
+    linear = [n for n, k in quantizable_nodes(toy_int8.fp32).items() if k == 'linear']
+    with pytest.raises(ValueError, match='no node of the groups'):
+        quantize_int8(toy_int8.fp32, str(tmp_path / 'x.onnx'), toy_int8.calib[:1],
+                      groups=('linear', ), exclude=linear)
+
+
 def test_profile_shows_the_integer_kernels(toy_int8):
     """profile_ops (tools/benchmark.py --profile): where the time of a call goes, by kind of
     operation; the int8 graph's products among them, in integer kernels."""

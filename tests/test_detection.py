@@ -15,7 +15,7 @@ from mmengine.registry import DefaultScope, init_default_scope
 CONFIGS = Path(__file__).parents[1] / 'configs'
 
 
-def _build(name):
+def _build(name, with_optim=False):
     cfg = Config.fromfile(str(CONFIGS / name))
     if 'init_cfg' in cfg.model.backbone:
         cfg.merge_from_dict({'model.backbone.init_cfg': None})
@@ -26,7 +26,21 @@ def _build(name):
     with DefaultScope.overwrite_default_scope('mmdet'):
         init_default_scope('mmdet')
         from mmdet.registry import MODELS
-        return MODELS.build(cfg.model)
+        model = MODELS.build(cfg.model)
+        if not with_optim:
+            return model
+        return model, *build_optim(model, cfg)
+
+
+def build_optim(model, cfg):
+    """The config's optimizer wrapper (its constructor: layer decay, custom keys) and parameter
+    schedulers for ``model``, as the runner builds them."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optim_wrapper))
+                  for s in cfg.param_scheduler]
+    return optim_wrapper, schedulers
 
 
 # (config, with masks, input size)
@@ -42,7 +56,7 @@ CASES = [('retinanet_tnt_s.py', False, (481, 803)),
 @pytest.mark.parametrize('name, with_mask, size', CASES)
 def test_train_step_and_predict(name, with_mask, size):
     torch.manual_seed(0)
-    model = _build(name)
+    model, optim_wrapper, schedulers = _build(name, with_optim=True)
     packed = demo_mm_inputs(batch_size=1, image_shapes=[(3, *size)], num_items=[3],
                             num_classes=80, with_mask=with_mask)
     model.train()
@@ -52,12 +66,17 @@ def test_train_step_and_predict(name, with_mask, size):
     losses = model(**data, mode='loss')
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)
-    total.backward()
+    optim_wrapper.backward(total)
     # every parameter, not only the backbone's: the configs train under DDP with
     # find_unused_parameters=False, which fails on a parameter that gets no gradient
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, missing
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    before = [p.detach().clone() for p in model.backbone.parameters()]
+    optim_wrapper.step()  # the config's optimizer, constructor (layer decay) and schedules
+    for scheduler in schedulers:
+        scheduler.step()
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.backbone.parameters()))
 
     model.eval()
     with torch.no_grad():

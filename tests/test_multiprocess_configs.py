@@ -3,7 +3,9 @@
 
 What DDP asks of a model, that every trainable parameter gets a gradient in every step (the
 configs keep ``find_unused_parameters=False``), is checked for each full COCO / ADE20K config in
-its single-process training step at the config's size (test_detection.py, test_segmentation.py).
+its single-process training step at the config's size, with the config's optimizer and schedules
+(test_detection.py, test_segmentation.py); the training data pipelines of those left out of the
+DDP run give a batch here.
 The DDP run takes every toy config and one full config per codebase, for what only DDP exercises:
 the wrapped model's parameter names in the layer-decay constructor, SyncBN on a CPU, the
 distributed samplers and COCO's aspect-ratio batches, buffers and dtypes through gloo."""
@@ -26,17 +28,44 @@ FULL_UNDER_DDP = ('retinanet_tnt_s.py', 'fpn_tnt_s_ade20k.py')
 DDP_CONFIGS = [c for c in CONFIGS if '/toy/' in c or Path(c).name in FULL_UNDER_DDP]
 
 
+@pytest.fixture(scope='module')
+def generated_data(tmp_path_factory):
+    """COCO, ADE20K and the toy set in their layouts (tests/multiprocess_configs.py)."""
+    data = str(tmp_path_factory.mktemp('data'))
+    subprocess.run([sys.executable, WORKER, data], check=True, cwd=ROOT)
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('path', [c for c in CONFIGS if c not in DDP_CONFIGS],
+                         ids=lambda p: Path(p).name)
+def test_training_loader_of_each_full_config(path, generated_data, tmp_path):
+    """The full configs left out of the DDP run: their training data pipeline (DETR's random
+    choice of resizes and crops, ...) and sampler give a batch the model takes (their model,
+    optimizer and schedules: test_detection.py / test_segmentation.py)."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    from multiprocess_configs import config_for_test
+    cfg = config_for_test(path, generated_data, str(tmp_path))
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+        batch = next(iter(loader))
+    assert len(batch['inputs']) == cfg.train_dataloader.batch_size
+    assert all(x.ndim == 3 and x.shape[0] == 3 for x in batch['inputs'])
+    assert len(batch['data_samples']) == len(batch['inputs'])
+
+
 def test_every_config_is_checked_for_ddp():
-    """A new config is either trained under DDP here or has its single-process gradient check."""
+    """A new config is either trained under DDP here or has its single-process gradient check
+    (find_unused_parameters=False in every config: test_configs.py)."""
     single = {name for name, *_ in CASES} | set(SEGMENTORS)
     unchecked = [c for c in CONFIGS if c not in DDP_CONFIGS and Path(c).name not in single]
     assert not unchecked, unchecked
 
 
 @pytest.mark.slow
-def test_configs_train_in_two_processes(tmp_path):
-    data = str(tmp_path / 'data')
-    subprocess.run([sys.executable, WORKER, data], check=True, cwd=ROOT)
+def test_configs_train_in_two_processes(generated_data, tmp_path):
+    data = generated_data
     port = str(29700 + os.getpid() % 1000)
     proc = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port',

@@ -11,6 +11,8 @@ from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
+from test_detection import build_optim
+
 CONFIGS = Path(__file__).parents[1] / 'configs'
 
 
@@ -38,7 +40,9 @@ def segmentor(request):
         init_default_scope('mmseg')
         from mmseg.registry import MODELS
         torch.manual_seed(0)
-        return MODELS.build(cfg.model)
+        model = MODELS.build(cfg.model)
+        model.config = cfg  # (for the optimizer and schedules of the training step)
+        return model
 
 
 @pytest.mark.slow
@@ -51,12 +55,19 @@ def test_train_step(segmentor, size=(500, 375)):
     assert data['inputs'].shape[-2:] == (512, 512)  # padded to the crop size
     total, _ = segmentor.parse_losses(segmentor(**data, mode='loss'))
     assert torch.isfinite(total)
-    segmentor.zero_grad()
-    total.backward()
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        optim_wrapper, schedulers = build_optim(segmentor, segmentor.config)
+    optim_wrapper.zero_grad()
+    optim_wrapper.backward(total)
     # what DDP with the configs' find_unused_parameters=False needs (the DDP run of one ADE20K
     # config: test_multiprocess_configs.py)
     missing = [n for n, p in segmentor.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, missing
+    before = [p.detach().clone() for p in segmentor.backbone.parameters()]
+    optim_wrapper.step()  # the config's optimizer, constructor (layer decay) and schedules
+    for scheduler in schedulers:
+        scheduler.step()
+    assert any(not torch.equal(a, p) for a, p in zip(before, segmentor.backbone.parameters()))
 
 
 @pytest.mark.slow

@@ -8,7 +8,8 @@ post-processing) and the toy RetinaNet / UperNet in the same ways.
     python tools/benchmark.py --device cuda   # AMP (fp16 autocast) on a GPU
     python tools/benchmark.py --amp bfloat16 --sizes 224   # bf16 autocast on a CPU
     python tools/benchmark.py --sizes 128    # the toy RetinaNet / UperNet, PyTorch and deployed
-    python tools/benchmark.py --quick         # seconds: every kind of row at tiny inputs (tests)
+    python tools/benchmark.py --quick         # seconds: tiny inputs, backbones and a toy detector
+                                              # in PyTorch and OpenVINO (tests)
     python tools/benchmark.py --attention     # SDPA vs manual attention on TNT-S's shapes
     python tools/benchmark.py --attention --amp bfloat16   # the same in bfloat16
     python tools/benchmark.py --models mmtnt mmtnt_ptnt timm_deit   # a subset
@@ -369,6 +370,8 @@ def available(names: List[str], size, device: str = 'cpu') -> List[str]:
                     raise ValueError(f'ONNX Runtime / OpenVINO rows run on the CPU, not {device}')
                 backend, precision = DEPLOYED_MODELS[name]
                 __import__(backend)  # built (exported) once, when timed
+                if precision == 'int8':
+                    __import__('onnxruntime')  # the quantizer, for either backend
                 if precision == 'bf16':
                     from mmtnt.deploy import check_bf16_cpu
                     check_bf16_cpu()
@@ -416,7 +419,8 @@ def run_setting(size, batch, names, repeats, device, amp, peak, memory_of=()) ->
             if isinstance(models[n], DeployedFeatures):  # what the backend says it ran
                 runtime = models[n].runtime
                 rows[-1].update(runs=runtime.precision, integer_ops=runtime.integer_ops,
-                                hint=getattr(runtime, 'hint', None))
+                                hint=getattr(runtime, 'hint', None),
+                                profiled=DeployedFeatures.profile)
                 if DeployedFeatures.profile:
                     logger.info(models[n].profile_table(
                         x, f'{MODELS[n][0]}, {size[0]}x{size[1]} batch {batch}'))

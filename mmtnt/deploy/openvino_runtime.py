@@ -9,7 +9,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from mmtnt.utils.cpu_features import cpu_bf16_support
-from .runtime import DeployedModel
+from .runtime import DeployedModel, count_ops, is_quantized
 
 # mmtnt's precision names -> OpenVINO's INFERENCE_PRECISION_HINT values
 PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
@@ -32,15 +32,19 @@ def check_bf16_cpu() -> None:
                          f'or int8 here, or bf16 on such a CPU.')
 
 
-def integer_products(compiled) -> int:
-    """Linear / Conv / MatMul layers an OpenVINO compiled model runs in i8 / u8."""
-    count = 0
+def integer_products(compiled) -> Optional[int]:
+    """Linear / Conv / MatMul layers an OpenVINO compiled model runs in i8 / u8 (None where its
+    runtime model does not say: no ``layerType`` / ``runtimePrecision`` in any layer's info)."""
+    count, described = 0, False
     for op in compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()
+        if 'layerType' not in info or 'runtimePrecision' not in info:
+            continue
+        described = True
         if info['layerType'].astype(str) in ('FullyConnected', 'Convolution', 'MatMul') and \
                 info['runtimePrecision'].astype(str) in ('i8', 'u8'):
             count += 1
-    return count
+    return count if described else None
 
 
 class OpenVINOModel(DeployedModel):
@@ -96,7 +100,14 @@ class OpenVINOModel(DeployedModel):
         hint = self.compiled.get_property('INFERENCE_PRECISION_HINT')  # an ov.Type
         self.hint = hint.get_type_name() if hasattr(hint, 'get_type_name') else str(hint)
         effective = {'f32': 'fp32', 'bf16': 'bf16', 'f16': 'fp16'}.get(self.hint, self.hint)
-        self._set_precision(path, effective, integer_products(self.compiled))
+        quantized = is_quantized(path)
+        integer_ops = integer_products(self.compiled) if quantized else 0
+        if integer_ops is None:  # this OpenVINO does not say which precision its layers run
+            print_log(f'OpenVINO does not report its layers\' precisions (runtimePrecision): '
+                      f'the quantized {path} is labelled int8 as quantized.', logger='current',
+                      level=30)
+            integer_ops = count_ops(path, ('DequantizeLinear', ))
+        self._set_precision(path, effective, integer_ops, quantized)
         int8_note = (f'int8 ({self.integer_ops} integer products) with float parts in '
                      if self.integer_ops else '')
         if effective != precision:

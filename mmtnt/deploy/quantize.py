@@ -167,7 +167,8 @@ def quantize_int8(fp32_onnx: str,
                   exclude: Iterable[str] = (),
                   method: str = 'minmax',
                   activation_type: str = 'uint8',
-                  quantize_outputs: bool = True) -> Dict[str, int]:
+                  quantize_outputs: bool = True,
+                  keep_relu_add_float: bool = True) -> Dict[str, int]:
     """Quantize ``fp32_onnx`` to int8 QDQ at ``out_onnx``, calibrated on ``calib_batches``.
 
     Args:
@@ -176,7 +177,8 @@ def quantize_int8(fp32_onnx: str,
         calib_batches: (B, C, H, W) float32 arrays as the graph takes them (preprocessed), fed
             in this order, each at its own size.
         groups: the :func:`node_category` categories to quantize.
-        exclude: node names kept float besides.
+        exclude: node names kept float besides (and, with ``keep_relu_add_float``, the
+            convs of :func:`convs_into_relu_add`).
         method: activation ranges: ``minmax`` or ``percentile`` (99.999th).
         activation_type: ``uint8`` (U8S8 with ``reduce_range``: 7-bit weights, against the
             saturation of the u8 x s8 kernels of CPUs without VNNI; the default) or ``int8``
@@ -184,12 +186,15 @@ def quantize_int8(fp32_onnx: str,
             without VNNI).
         quantize_outputs: also quantize the quantized ops' outputs (what lets ONNX Runtime fuse
             them into ``QLinearMatMul`` / ``QLinearConv``); else they stay float.
+        keep_relu_add_float: keep the convs whose output reaches an add through a ReLU float
+            (:func:`convs_into_relu_add`; OpenVINO runs them wrong in int8, ONNX Runtime right).
 
     Returns:
         How many nodes of each category were quantized.
 
     Raises:
-        ValueError: no calibration batches, or an unknown group / method / type.
+        ValueError: no calibration batches, an unknown group / method / type, or no node left
+            to quantize.
     """
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -207,9 +212,13 @@ def quantize_int8(fp32_onnx: str,
         raise ValueError(f'unknown node groups {sorted(unknown)}: choose from linear, conv, '
                          f'output, attention, resampling.')
     categories = quantizable_nodes(fp32_onnx)
-    relu_add = set(convs_into_relu_add(fp32_onnx))
+    relu_add = set(convs_into_relu_add(fp32_onnx)) if keep_relu_add_float else set()
     exclude = set(exclude) | relu_add
     nodes = [n for n, c in categories.items() if c in groups and n not in exclude]
+    if not nodes:  # (ONNX Runtime reads an empty list as "quantize every node")
+        raise ValueError(f'no node of the groups {sorted(groups)} is left to quantize in '
+                         f'{fp32_onnx} (found: {sorted(set(categories.values()))}; excluded '
+                         f'{len(exclude)}): choose other groups.')
     extra = {'ActivationSymmetric': False, 'WeightSymmetric': True}
     if not quantize_outputs:
         extra['OpTypesToExcludeOutputQuantization'] = ['MatMul', 'Gemm', 'Conv']

@@ -46,12 +46,13 @@ class DeployedModel:
         self.integer_ops = 0
         self.timings: List[tuple] = []
 
-    def _set_precision(self, path: str, float_precision: str, integer_ops: int) -> None:
+    def _set_precision(self, path: str, float_precision: str, integer_ops: int,
+                       quantized: bool) -> None:
         """``precision`` from what the backend reports: int8 only where it runs integer
         products; a quantized graph run in float is said, not labelled int8."""
         self.integer_ops = integer_ops
         self.precision = 'int8' if integer_ops else float_precision
-        if integer_ops == 0 and is_quantized(path):
+        if integer_ops == 0 and quantized:
             print_log(f'{self.backend} runs no product of the quantized graph {path} in integer '
                       f'kernels (it dequantizes them): its figures are {float_precision}, not '
                       f'int8.', logger='current', level=30)
@@ -136,29 +137,26 @@ class OnnxRuntimeModel(DeployedModel):
             options.enable_profiling = True
             options.profile_file_prefix = osp.join(self._profile_dir, 'ort')
         providers = list(providers or ['CPUExecutionProvider'])
-        integer_ops = 0
-        if is_quantized(path):
-            # which quantized products ONNX Runtime fused into integer kernels: its optimized
-            # graph, written while the session is built
-            with tempfile.TemporaryDirectory(prefix='mmtnt_ort_') as folder:
-                options.optimized_model_filepath = osp.join(folder, 'optimized.onnx')
-                # (errors only: ONNX Runtime warns that the file it writes suits this machine
-                # alone, which is all it is read for)
-                options.log_severity_level = 3
-                self.session = ort.InferenceSession(path, options, providers=providers)
-                integer_ops = count_ops(options.optimized_model_filepath, ORT_INTEGER_KERNELS)
-        else:
-            self.session = ort.InferenceSession(path, options, providers=providers)
+        self.session = ort.InferenceSession(path, options, providers=providers)
+        quantized = is_quantized(path)
+        integer_ops = _ort_integer_ops(path, providers) if quantized else 0
+        if integer_ops is None:  # a provider that compiles the graph: not countable
+            print_log(f'onnxruntime: the quantized {path} runs on {providers}; how many of its '
+                      f'products run in integers is not known: labelled int8 as quantized.',
+                      logger='current', level=30)
+            integer_ops = count_ops(path, ('DequantizeLinear', ))
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self._set_precision(path, 'fp32', integer_ops)
+        self._set_precision(path, 'fp32', integer_ops, quantized)
 
     def run(self, inputs: np.ndarray) -> List[np.ndarray]:
         return self.session.run(None, {self.input_name: inputs})
 
     def profile_ops(self, inputs: np.ndarray, repeats: int = 3) -> Dict[str, float]:
+        """Once per model: ONNX Runtime's profiler stops when its file is read."""
         if self._profile_dir is None:
-            raise ValueError('profile_ops needs OnnxRuntimeModel(..., profile=True).')
+            raise ValueError('profile_ops needs OnnxRuntimeModel(..., profile=True), and runs '
+                             'once per model (ONNX Runtime stops profiling when it reports).')
         for _ in range(repeats + 1):
             self.run(inputs)
         path = self.session.end_profiling()  # the profiler stops: the session runs on without
@@ -169,7 +167,7 @@ class OnnxRuntimeModel(DeployedModel):
         # one event per node and call: "<node>_kernel_time", with the op type in its args
         per_call: Dict[str, List[float]] = {}
         runs = [e for e in events if e.get('name') == 'model_run']
-        for run_index, run in enumerate(runs[1:], 1):  # runs[0]: the warm-up
+        for run in runs[-repeats:]:  # these calls, after their warm-up
             start, end = run['ts'], run['ts'] + run['dur']
             totals: Dict[str, float] = {}
             for e in events:
@@ -180,6 +178,23 @@ class OnnxRuntimeModel(DeployedModel):
             for op, seconds in totals.items():
                 per_call.setdefault(op, []).append(seconds)
         return _largest_first({op: statistics.median(t) for op, t in per_call.items()})
+
+
+def _ort_integer_ops(path: str, providers: List[str]) -> Optional[int]:
+    """How many products of the quantized ``path`` ONNX Runtime's CPU provider fuses into
+    integer kernels: counted in the optimized graph a throwaway session writes (None for other
+    providers, which compile the graph and write none)."""
+    import onnxruntime as ort
+    if providers != ['CPUExecutionProvider']:
+        return None
+    options = ort.SessionOptions()
+    # (errors only: ONNX Runtime warns that the file it writes suits this machine alone, which
+    # is all it is read for)
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory(prefix='mmtnt_ort_') as folder:
+        options.optimized_model_filepath = osp.join(folder, 'optimized.onnx')
+        ort.InferenceSession(path, options, providers=providers)
+        return count_ops(options.optimized_model_filepath, ORT_INTEGER_KERNELS)
 
 
 def _largest_first(times: Dict[str, float]) -> Dict[str, float]:
