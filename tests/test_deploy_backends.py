@@ -154,6 +154,23 @@ def test_convs_into_relu_add_stay_float(toy_int8, tmp_path):
     assert fed and not fed & set(kept)
 
 
+def test_lean_calibration_gives_onnx_runtimes_own_file(toy_int8, tmp_path, monkeypatch):
+    """quantize_int8 calibrates on the quantized nodes' tensors alone, batch by batch (TNT-S at
+    800x1344: 7 GB against over 24 GB): the same bytes as ONNX Runtime's calibration of every
+    MatMul / Conv tensor, and ONNX Runtime's calibrator as it was afterwards."""
+    import contextlib
+
+    import mmtnt.deploy.quantize as quantize
+    from onnxruntime.quantization.calibrate import CalibraterBase, MinMaxCalibrater
+    methods = (CalibraterBase.select_tensors_to_calibrate, MinMaxCalibrater.collect_data)
+    lean, plain = str(tmp_path / 'lean.onnx'), str(tmp_path / 'plain.onnx')
+    quantize_int8(toy_int8.fp32, lean, toy_int8.calib[:3])
+    assert (CalibraterBase.select_tensors_to_calibrate, MinMaxCalibrater.collect_data) == methods
+    monkeypatch.setattr(quantize, '_lean_calibration', lambda nodes: contextlib.nullcontext())
+    quantize_int8(toy_int8.fp32, plain, toy_int8.calib[:3])
+    assert Path(lean).read_bytes() == Path(plain).read_bytes()
+
+
 def test_nothing_left_to_quantize_is_refused(toy_int8, tmp_path):
     """(ONNX Runtime's quantizer reads an empty node list as every node.)"""
     linear = [n for n, k in quantizable_nodes(toy_int8.fp32).items() if k == 'linear']

@@ -59,6 +59,7 @@ OpenVINO runs all 67 quantized nodes in integers (its runtime model: 37 ``FullyC
 30 ``Convolution`` u8); ONNX Runtime fuses all 67 into ``QLinearMatMul`` / ``QLinearConv``
 (with S8S8 activations it fused only 40 and ran the others as float ops on dequantized weights).
 """
+import contextlib
 import copy
 import re
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -224,12 +225,14 @@ def quantize_int8(fp32_onnx: str,
         extra['OpTypesToExcludeOutputQuantization'] = ['MatMul', 'Gemm', 'Conv']
     if method == 'percentile':
         extra.update(CalibPercentile=99.999)
-    quantize_static(fp32_onnx, out_onnx, BatchReader(calib_batches),
-                    quant_format=QuantFormat.QDQ, op_types_to_quantize=['MatMul', 'Gemm', 'Conv'],
-                    per_channel=True, reduce_range=activation_type == 'uint8',
-                    activation_type=types[activation_type], weight_type=QuantType.QInt8,
-                    nodes_to_quantize=nodes, calibrate_method=methods[method],
-                    extra_options=extra)
+    with _lean_calibration(nodes):
+        quantize_static(fp32_onnx, out_onnx, BatchReader(calib_batches),
+                        quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=['MatMul', 'Gemm', 'Conv'], per_channel=True,
+                        reduce_range=activation_type == 'uint8',
+                        activation_type=types[activation_type], weight_type=QuantType.QInt8,
+                        nodes_to_quantize=nodes, calibrate_method=methods[method],
+                        extra_options=extra)
     counts: Dict[str, int] = {}
     for n in nodes:
         counts[categories[n]] = counts.get(categories[n], 0) + 1
@@ -242,6 +245,45 @@ def quantize_int8(fp32_onnx: str,
               f'{relu_add_note} and every other op (LayerNorm, GELU, Softmax, adds) -> '
               f'{out_onnx}', logger='current')
     return counts
+
+
+@contextlib.contextmanager
+def _lean_calibration(nodes: Sequence[str]):
+    """ONNX Runtime's calibration in the memory of one batch of the quantized nodes' tensors.
+
+    Its calibrator records every input and output of every MatMul / Conv, the quantized or
+    not (TNT's attention maps among them), for every calibration batch until the last: TNT-S
+    at 800x1344 went past 24 GB within the first batch. Here (while quantizing) it records
+    the inputs and outputs of ``nodes`` alone, and min / max calibration merges the ranges
+    batch by batch. The ranges, and so the file, are those ONNX Runtime computes unpatched:
+    the same bytes on the toy RetinaNet, UperNet and Trans2Seg (min / max and percentile).
+    (``CalibMaxIntermediateOutputs`` would merge batch by batch, but ONNX Runtime 1.31
+    drops the batches it clears instead of merging them.)
+    """
+    from onnxruntime.quantization.calibrate import CalibraterBase, MinMaxCalibrater
+    names = set(nodes)
+    select, collect = CalibraterBase.select_tensors_to_calibrate, MinMaxCalibrater.collect_data
+
+    def select_quantized(self, model):
+        tensors, value_infos = select(self, model)
+        wanted = {t for n in model.graph.node if n.name in names
+                  for t in list(n.input) + list(n.output)}
+        return tensors & wanted, value_infos
+
+    def collect_by_batch(self, data_reader):
+        while True:
+            inputs = data_reader.get_next()
+            if not inputs:
+                break
+            collect(self, BatchReader([next(iter(inputs.values()))], next(iter(inputs))))
+
+    CalibraterBase.select_tensors_to_calibrate = select_quantized
+    MinMaxCalibrater.collect_data = collect_by_batch
+    try:
+        yield
+    finally:
+        CalibraterBase.select_tensors_to_calibrate = select
+        MinMaxCalibrater.collect_data = collect
 
 
 def calibration_batches(cfg, model: nn.Module, num_images: int,
