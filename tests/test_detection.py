@@ -43,6 +43,21 @@ def build_optim(model, cfg):
     return optim_wrapper, schedulers
 
 
+def step_as_trained(model, optim_wrapper, schedulers, loss):
+    """Backward, then the config's optimizer (its constructor: layer decay) and schedules take
+    a step that moves the backbone. Every parameter, not only the backbone's, gets a gradient:
+    the configs train under DDP with find_unused_parameters=False, which fails on one that
+    gets none."""
+    optim_wrapper.backward(loss)
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
+    before = [p.detach().clone() for p in model.backbone.parameters()]
+    optim_wrapper.step()
+    for scheduler in schedulers:
+        scheduler.step()
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.backbone.parameters()))
+
+
 # (config, with masks, input size)
 CASES = [('retinanet_tnt_s.py', False, (481, 803)),
          ('mask_rcnn_tnt_s.py', True, (481, 803)),
@@ -66,17 +81,8 @@ def test_train_step_and_predict(name, with_mask, size):
     losses = model(**data, mode='loss')
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)
-    optim_wrapper.backward(total)
-    # every parameter, not only the backbone's: the configs train under DDP with
-    # find_unused_parameters=False, which fails on a parameter that gets no gradient
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, missing
+    step_as_trained(model, optim_wrapper, schedulers, total)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
-    before = [p.detach().clone() for p in model.backbone.parameters()]
-    optim_wrapper.step()  # the config's optimizer, constructor (layer decay) and schedules
-    for scheduler in schedulers:
-        scheduler.step()
-    assert any(not torch.equal(a, p) for a, p in zip(before, model.backbone.parameters()))
 
     model.eval()
     with torch.no_grad():

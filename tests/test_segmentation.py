@@ -11,7 +11,7 @@ from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from test_detection import build_optim
+from test_detection import build_optim, step_as_trained
 
 CONFIGS = Path(__file__).parents[1] / 'configs'
 
@@ -58,16 +58,8 @@ def test_train_step(segmentor, size=(500, 375)):
     with DefaultScope.overwrite_default_scope('mmseg'):
         optim_wrapper, schedulers = build_optim(segmentor, segmentor.config)
     optim_wrapper.zero_grad()
-    optim_wrapper.backward(total)
-    # what DDP with the configs' find_unused_parameters=False needs (the DDP run of one ADE20K
-    # config: test_multiprocess_configs.py)
-    missing = [n for n, p in segmentor.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, missing
-    before = [p.detach().clone() for p in segmentor.backbone.parameters()]
-    optim_wrapper.step()  # the config's optimizer, constructor (layer decay) and schedules
-    for scheduler in schedulers:
-        scheduler.step()
-    assert any(not torch.equal(a, p) for a, p in zip(before, segmentor.backbone.parameters()))
+    # (the DDP run of one ADE20K config: test_multiprocess_configs.py)
+    step_as_trained(segmentor, optim_wrapper, schedulers, total)
 
 
 @pytest.mark.slow

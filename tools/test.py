@@ -94,5 +94,6 @@ def main():
                   f'{f" (INFERENCE_PRECISION_HINT={hint})" if hint else ""} on {cpu_name()}: '
                   f'{timed} | {metrics}', logger='current')
 
+
 if __name__ == '__main__':
     main()

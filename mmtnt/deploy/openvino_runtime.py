@@ -1,7 +1,6 @@
 """Run an exported graph in OpenVINO on the CPU: float32, bfloat16 (its
 ``INFERENCE_PRECISION_HINT``, on CPUs with native bfloat16) or an int8 QDQ graph
 (:func:`mmtnt.deploy.quantize_int8`), which OpenVINO reads from the ONNX file and runs in int8."""
-import statistics
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -9,7 +8,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from mmtnt.utils.cpu_features import cpu_bf16_support
-from .runtime import DeployedModel, count_ops, is_quantized
+from .runtime import DeployedModel, is_quantized, median_per_kind
 
 # mmtnt's precision names -> OpenVINO's INFERENCE_PRECISION_HINT values
 PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
@@ -101,12 +100,8 @@ class OpenVINOModel(DeployedModel):
         self.hint = hint.get_type_name() if hasattr(hint, 'get_type_name') else str(hint)
         effective = {'f32': 'fp32', 'bf16': 'bf16', 'f16': 'fp16'}.get(self.hint, self.hint)
         quantized = is_quantized(path)
+        # (None where this OpenVINO does not report its layers' runtimePrecision)
         integer_ops = integer_products(self.compiled) if quantized else 0
-        if integer_ops is None:  # this OpenVINO does not say which precision its layers run
-            print_log(f'OpenVINO does not report its layers\' precisions (runtimePrecision): '
-                      f'the quantized {path} is labelled int8 as quantized.', logger='current',
-                      level=30)
-            integer_ops = count_ops(path, ('DequantizeLinear', ))
         self._set_precision(path, effective, integer_ops, quantized)
         int8_note = (f'int8 ({self.integer_ops} integer products) with float parts in '
                      if self.integer_ops else '')
@@ -129,14 +124,12 @@ class OpenVINOModel(DeployedModel):
         if not self.profiled:
             raise ValueError('profile_ops needs OpenVINOModel(..., profile=True).')
         self.run(inputs)  # warm-up
-        per_call: Dict[str, List[float]] = {}
+        calls = []
         for _ in range(repeats):
             self.run(inputs)
             totals: Dict[str, float] = {}
             for info in self.request.get_profiling_info():
                 key = f'{info.node_type} {info.exec_type}'
                 totals[key] = totals.get(key, 0.0) + info.real_time.total_seconds()
-            for key, seconds in totals.items():
-                per_call.setdefault(key, []).append(seconds)
-        return dict(sorted(((k, statistics.median(t)) for k, t in per_call.items()),
-                           key=lambda kv: -kv[1]))
+            calls.append(totals)
+        return median_per_kind(calls)

@@ -46,10 +46,16 @@ class DeployedModel:
         self.integer_ops = 0
         self.timings: List[tuple] = []
 
-    def _set_precision(self, path: str, float_precision: str, integer_ops: int,
+    def _set_precision(self, path: str, float_precision: str, integer_ops: Optional[int],
                        quantized: bool) -> None:
         """``precision`` from what the backend reports: int8 only where it runs integer
-        products; a quantized graph run in float is said, not labelled int8."""
+        products; a quantized graph run in float is said, not labelled int8. ``integer_ops``
+        None: the backend does not say (labelled by the graph, and the log says so)."""
+        if integer_ops is None:
+            print_log(f'{self.backend} does not report which products of the quantized {path} '
+                      f'run in integers: labelled int8 as quantized.', logger='current',
+                      level=30)
+            integer_ops = count_ops(path, ('DequantizeLinear', ))
         self.integer_ops = integer_ops
         self.precision = 'int8' if integer_ops else float_precision
         if integer_ops == 0 and quantized:
@@ -139,12 +145,8 @@ class OnnxRuntimeModel(DeployedModel):
         providers = list(providers or ['CPUExecutionProvider'])
         self.session = ort.InferenceSession(path, options, providers=providers)
         quantized = is_quantized(path)
+        # (None on a provider that compiles the graph: not countable)
         integer_ops = _ort_integer_ops(path, providers) if quantized else 0
-        if integer_ops is None:  # a provider that compiles the graph: not countable
-            print_log(f'onnxruntime: the quantized {path} runs on {providers}; how many of its '
-                      f'products run in integers is not known: labelled int8 as quantized.',
-                      logger='current', level=30)
-            integer_ops = count_ops(path, ('DequantizeLinear', ))
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._set_precision(path, 'fp32', integer_ops, quantized)
@@ -165,7 +167,7 @@ class OnnxRuntimeModel(DeployedModel):
         shutil.rmtree(self._profile_dir, ignore_errors=True)
         self._profile_dir = None
         # one event per node and call: "<node>_kernel_time", with the op type in its args
-        per_call: Dict[str, List[float]] = {}
+        calls = []
         runs = [e for e in events if e.get('name') == 'model_run']
         for run in runs[-repeats:]:  # these calls, after their warm-up
             start, end = run['ts'], run['ts'] + run['dur']
@@ -175,9 +177,8 @@ class OnnxRuntimeModel(DeployedModel):
                         start <= e['ts'] <= end:
                     op = e.get('args', {}).get('op_name', '?')
                     totals[op] = totals.get(op, 0.0) + e['dur'] * 1e-6
-            for op, seconds in totals.items():
-                per_call.setdefault(op, []).append(seconds)
-        return _largest_first({op: statistics.median(t) for op, t in per_call.items()})
+            calls.append(totals)
+        return median_per_kind(calls)
 
 
 def _ort_integer_ops(path: str, providers: List[str]) -> Optional[int]:
@@ -197,8 +198,12 @@ def _ort_integer_ops(path: str, providers: List[str]) -> Optional[int]:
         return count_ops(options.optimized_model_filepath, ORT_INTEGER_KERNELS)
 
 
-def _largest_first(times: Dict[str, float]) -> Dict[str, float]:
-    return dict(sorted(times.items(), key=lambda kv: -kv[1]))
+def median_per_kind(calls: List[Dict[str, float]]) -> Dict[str, float]:
+    """Seconds per kind of operation in each profiled call -> the median over the calls,
+    largest first (what :meth:`DeployedModel.profile_ops` returns)."""
+    kinds = {k for c in calls for k in c}
+    medians = {k: statistics.median(c[k] for c in calls if k in c) for k in kinds}
+    return dict(sorted(medians.items(), key=lambda kv: -kv[1]))
 
 
 # ONNX Runtime's CPU kernels that multiply in integers
