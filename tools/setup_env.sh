@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Set up mmtnt on a fresh machine (Python 3.11; CPU or CUDA). Idempotent: a second run only checks.
 # Every version comes from tools/constraints.txt.
+#
+# Where torch sees a GPU, or with FORCE_CUDA=1, mmcv is built with its CUDA ops, by the CUDA
+# compiler of torch's CUDA version: the toolkit at CUDA_HOME / on PATH when it is that version,
+# else CUDA's compiler from the package registry (tools/cuda_toolchain.py), for the visible GPUs'
+# architectures (TORCH_CUDA_ARCH_LIST overrides). MMTNT_CUDA_TOOLCHAIN=registry takes the
+# registry's compiler whatever is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -14,16 +20,37 @@ $PIP torch torchvision
 step "build tools for mmcv (setuptools<70 is required by its setup.py)"
 $PIP setuptools wheel ninja
 
-if $PY - <<'PYCHECK' 2>/dev/null; then
-import mmcv, mmcv.ops  # noqa: F401
-from mmcv.ops import nms  # noqa: F401  compiled ops present
-import sys
-sys.exit(0 if mmcv.__version__ == '2.1.0' else 1)
-PYCHECK
-  step "mmcv 2.1.0 with compiled ops already installed"
+if [ "${FORCE_CUDA:-0}" = 1 ] ||
+   $PY -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+  CUDA_OPS=1
 else
-  step "mmcv 2.1.0 with compiled ops: building from source (~15 min on 2 cores; pip caches the wheel)"
-  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP --no-build-isolation mmcv
+  CUDA_OPS=0
+fi
+
+# mmcv 2.1.0 with compiled ops (and, for a CUDA build, with CUDA ops) already installed?
+if CUDA_OPS=$CUDA_OPS $PY - <<'PYCHECK' 2>/dev/null; then
+import os, sys
+import mmcv
+from mmcv.ops import get_compiling_cuda_version, nms  # noqa: F401  compiled ops present
+cuda = get_compiling_cuda_version() not in ('not available', '')
+sys.exit(0 if mmcv.__version__ == '2.1.0' and (cuda or os.environ['CUDA_OPS'] == '0') else 1)
+PYCHECK
+  step "mmcv 2.1.0 with compiled ops$([ $CUDA_OPS = 1 ] && echo ' (CUDA)') already installed"
+else
+  # an mmcv without ops (mmcv-lite, or built without torch) would make pip answer "already
+  # satisfied"; a cached wheel may be one without ops: removed and built anew
+  $PY -m pip uninstall --quiet -y mmcv mmcv-lite 2>/dev/null || true
+  if [ $CUDA_OPS = 1 ]; then
+    step "CUDA compiler of torch's CUDA version (tools/cuda_toolchain.py)"
+    TOOLCHAIN=$($PY tools/cuda_toolchain.py ensure)
+    eval "$TOOLCHAIN"
+    step "mmcv 2.1.0 with CPU and CUDA ops for $TORCH_CUDA_ARCH_LIST: building from source" \
+         "(35-45 min for one architecture on 2 cores; minutes on 16)"
+    export FORCE_CUDA=1
+  else
+    step "mmcv 2.1.0 with compiled ops: building from source (15-35 min on 2 cores)"
+  fi
+  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP --no-build-isolation --no-cache-dir mmcv
 fi
 
 step "mmengine, mmdet, mmsegmentation, ONNX Runtime and mmtnt (editable, with test and deploy extras)"
@@ -32,4 +59,5 @@ step "mmpretrain (peer TNT for the tests; --no-deps, its imports listed explicit
 $PIP --no-deps mmpretrain
 $PIP importlib_metadata einops modelindex rich mat4py
 
+$PY tools/cuda_toolchain.py check-mmcv $([ $CUDA_OPS = 1 ] && echo --cuda)
 $PY -c 'import numpy, onnxruntime, openvino, torch, mmcv, mmdet, mmseg, timm, mmpretrain, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'
