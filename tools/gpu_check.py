@@ -5,7 +5,7 @@ On the GPU machine (Python 3.12 with torch; no package registry), with the folde
 
     python tools/gpu_check.py --wheels .whl --out $OUT
 
-Rehearsal on a CPU (the test suite runs it; under a minute)::
+Rehearsal on a CPU (the test suite runs it; about two minutes on 2 cores)::
 
     python tools/gpu_check.py --device cpu --quick --out /tmp/gpu_check
 
@@ -14,17 +14,24 @@ skipped - not fatal - when it fails, runs out of time, or the overall ``--budget
 left for it; the report says what ran:
 
 - ``install``: the carried wheels into a private folder (``--site``), no index, no deps;
-- ``mmcv_lite``: mmcv from its sdist without compiled ops (what the backbones need);
+- ``toolchain``: the CUDA compiler of torch's CUDA version: the machine's own if it is that
+  version, else assembled from the carried toolchain wheels (``tools/cuda_toolchain.py``);
+- ``mmcv_ops``: mmcv from its sdist with its CUDA ops for this GPU's architecture, every core
+  compiling, then ``nms`` and ``RoIAlign`` on the GPU against the CPU; in a CPU rehearsal, one
+  CUDA file (``nms_cuda.cu``, sm_90) compiled as that build compiles it;
+- ``mmcv_lite``: mmcv without compiled ops (what the backbones need), where ``mmcv_ops`` did not
+  build mmcv;
 - ``parity``: TNTBackbone and PyramidTNT on the device against the CPU's float32 result, same
   weights;
+- ``toy_train`` / ``toy_train_amp``: the toy RetinaNet trained through ``tools/train.py`` (with
+  ``--amp``: float16 on CUDA, bfloat16 on a CPU with native bfloat16, skipped on a CPU without)
+  and evaluated (COCO bbox mAP; seconds per iteration, the median of the logged ones), if mmcv's
+  ops are importable;
 - ``speed_224`` / ``speed_800``: TNT-S forward and forward + backward under autocast (float16 on
   CUDA, bfloat16 on a CPU with native bfloat16 instructions, none - float32 - on a CPU without:
   there bfloat16 runs emulated, hundreds of times slower) at 224 (batch 64) and 800x1344 (batch 2)
   against timm's TNT-S (eager and compiled) and DeiT-S: time and peak memory, models interleaved,
-  medians (``tools/benchmark.py``'s measurement);
-- ``mmcv_ops``: mmcv with its compiled (CUDA) ops, timed, with what time is left;
-- ``toy_train``: a few training steps of the toy RetinaNet through ``tools/train.py --amp``
-  (float32, without ``--amp``, on a CPU without native bfloat16), if mmcv's ops are importable.
+  medians (``tools/benchmark.py``'s measurement).
 
 Writes ``report.json``, ``report.md`` and ``log.txt`` (every part's output; each part's header line
 names its process id) into ``--out``. The part processes, and the processes they start, die with
@@ -34,13 +41,16 @@ report of what ran and exits with 128 + the signal's number.
 import argparse
 import ctypes
 import glob
+import importlib
 import importlib.util
 import json
 import os
 import os.path as osp
 import platform
+import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,9 +58,11 @@ import time
 from typing import Callable, Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PARTS = ['install', 'mmcv_lite', 'parity', 'speed_224', 'speed_800', 'mmcv_ops', 'toy_train']
-LIMITS = dict(install=60, mmcv_lite=90, parity=60, speed_224=180, speed_800=180, mmcv_ops=420,
-              toy_train=120)
+PARTS = ['install', 'toolchain', 'mmcv_ops', 'mmcv_lite', 'parity', 'toy_train', 'toy_train_amp',
+         'speed_224', 'speed_800']
+LIMITS = dict(install=60, toolchain=60, mmcv_ops=330, mmcv_lite=90, parity=60, toy_train=90,
+              toy_train_amp=90, speed_224=180, speed_800=180)
+TOY_ITERS = 300  # per toy training on a GPU (--quick: 2, training only)
 # The targets of the GPU work, as time / memory ratios in one run
 TARGETS = [
     ('224, AMP fwd+bwd: mmtnt >= 2x timm TNT-S eager (time ratio <= 0.5)', 224, 'timm_tnt',
@@ -104,7 +116,7 @@ def cpu_features():
 
 
 def autocast_dtype(device: str) -> Optional[str]:
-    """What the speed parts and toy_train autocast to: float16 on CUDA, bfloat16 on a CPU with
+    """What the speed parts and toy_train_amp autocast to: float16 on CUDA, bfloat16 on a CPU with
     native bfloat16 instructions, None (float32, no autocast) on a CPU without."""
     if device.startswith('cuda'):
         return 'float16'
@@ -144,29 +156,97 @@ def _mmcv_sdist(args) -> str:
     return found[-1]
 
 
-def _build_mmcv(args, with_ops: bool) -> dict:
+def _build_mmcv(args, with_ops: bool, env: Optional[dict] = None) -> dict:
     sdist = _mmcv_sdist(args)
-    env = dict(os.environ, MMCV_WITH_OPS='1' if with_ops else '0',
+    env = dict(env or os.environ, MMCV_WITH_OPS='1' if with_ops else '0',
                MAX_JOBS=str(os.cpu_count() or 4))
     if with_ops:
         env['FORCE_CUDA'] = '1'
     start = time.perf_counter()
     _run(_pip('--no-build-isolation', '--upgrade', '--target', args.site, sdist), check=True,
          env=env)
-    return dict(sdist=osp.basename(sdist), with_ops=with_ops,
+    return dict(sdist=osp.basename(sdist), with_ops=with_ops, jobs=int(env['MAX_JOBS']),
                 build_seconds=round(time.perf_counter() - start, 1))
 
 
-def part_mmcv_lite(args) -> dict:
-    return _build_mmcv(args, with_ops=False)
+def _tools_module(name: str):
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def _part_result(args, part: str) -> Optional[dict]:
+    """An earlier part's result in this run (None unless it ran and was ok)."""
+    path = osp.join(args.scratch, f'{part}.json')
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        found = json.load(f)
+    return found['result'] if found['status'] == 'ok' else None
+
+
+def part_toolchain(args) -> dict:
+    """nvcc of torch's CUDA version: the machine's, or assembled from the carried wheels (from
+    the package registry where there is no --wheels folder: a CPU rehearsal)."""
+    toolchain = _tools_module('cuda_toolchain')
+    import torch
+    if not torch.version.cuda:
+        raise SkipPart(f'torch {torch.__version__} is a CPU-only build')
+    pip_args = ['--no-index', '--find-links', args.wheels] if args.wheels else []
+    try:
+        home = toolchain.choose('auto', osp.join(args.site, 'cuda'), pip_args)
+    except toolchain.ToolchainError as e:
+        raise RuntimeError(str(e)) from e
+    assembled = osp.exists(osp.join(home, toolchain.MARKER))
+    return dict(cuda_home=home, nvcc=toolchain.nvcc_release(osp.join(home, 'bin', 'nvcc')),
+                torch_cuda=torch.version.cuda, assembled=assembled,
+                arch_list=toolchain.arch_list() if args.device.startswith('cuda') else '9.0')
 
 
 def part_mmcv_ops(args) -> dict:
+    toolchain = _part_result(args, 'toolchain')
+    if toolchain is None:
+        raise SkipPart('no CUDA compiler (the toolchain part did not succeed)')
+    home = toolchain['cuda_home']
+    env = dict(os.environ, CUDA_HOME=home, TORCH_CUDA_ARCH_LIST=toolchain['arch_list'],
+               PATH=osp.join(home, 'bin') + os.pathsep + os.environ.get('PATH', ''))
     if not args.device.startswith('cuda'):
-        raise SkipPart('the compiled ops are built on the GPU machine only')
-    result = _build_mmcv(args, with_ops=True)
-    _run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True)
+        # rehearsal: one CUDA file as the full build compiles it (FORCE_CUDA=1 flags, sm_90)
+        out = osp.join(args.scratch, 'cuda_check.json')
+        cmd = [sys.executable, osp.join(ROOT, 'tools', 'check_cuda_build.py'), '--ops', 'nms',
+               '--arch', toolchain['arch_list'], '--cuda-home', home, '--json', out]
+        if args.wheels:
+            cmd += ['--mmcv-src', _unpacked_sdist(args)]
+        _run(cmd, check=True, env=env)
+        with open(out) as f:
+            check = json.load(f)
+        return dict(compiled=check['files'], kernels=check['kernels'], jobs=check['jobs'],
+                    build_seconds=check['seconds'], arch_list=toolchain['arch_list'])
+    result = _build_mmcv(args, with_ops=True, env=env)
+    proc = _run([sys.executable, osp.join(ROOT, 'tools', 'cuda_toolchain.py'), 'check-mmcv',
+                 '--cuda'], env=env, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f'mmcv built, but its CUDA ops failed: {proc.stderr.strip()[-500:]}')
+    result.update(arch_list=toolchain['arch_list'], check=proc.stderr.strip().splitlines())
     return result
+
+
+def _unpacked_sdist(args) -> str:
+    import tarfile
+    dest = osp.join(args.scratch, 'mmcv_src')
+    if not osp.isdir(dest):
+        with tarfile.open(_mmcv_sdist(args)) as tar:
+            tar.extractall(dest, filter='data')
+    return glob.glob(osp.join(dest, 'mmcv-*'))[0]
+
+
+def part_mmcv_lite(args) -> dict:
+    if _part_result(args, 'mmcv_ops') and args.device.startswith('cuda'):
+        raise SkipPart('mmcv_ops built mmcv with its ops')
+    return _build_mmcv(args, with_ops=False)
 
 
 def part_parity(args) -> dict:
@@ -228,13 +308,17 @@ def part_speed_800(args) -> dict:
     return _speed(args, 800)
 
 
-def part_toy_train(args) -> dict:
+def _toy_train(args, amp: bool) -> dict:
     try:
         _run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True, capture_output=True)
     except subprocess.CalledProcessError:
         raise SkipPart("mmcv's compiled ops are not importable")
-    iters = 2 if args.quick else 20
-    work = osp.join(args.scratch, 'toy_train')
+    dtype = autocast_dtype(args.device)  # float16 on CUDA, bfloat16 on a CPU that has it
+    if amp and dtype is None:
+        raise SkipPart(f'no --amp on this CPU: {cpu_features().cpu_bf16_support()[1]}')
+    iters = 2 if args.quick else TOY_ITERS
+    name = 'toy_train_amp' if amp else 'toy_train'
+    work = osp.join(args.scratch, name)
     data = osp.join(args.scratch, 'toy_shapes') + '/'
     opts = [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=1',
@@ -244,8 +328,6 @@ def part_toy_train(args) -> dict:
             f'test_evaluator.ann_file={data}coco/instances_val.json']
     if args.quick:  # training only: no COCO evaluation of the 100 validation images
         opts += ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
-    # --amp: float16 on CUDA, bfloat16 on a CPU; left out on a CPU without native bfloat16
-    amp = autocast_dtype(args.device)
     start = time.perf_counter()
     proc = _run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
                  osp.join(ROOT, 'configs', 'toy', 'retinanet_tnt_toy.py'),
@@ -255,14 +337,32 @@ def part_toy_train(args) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f'tools/train.py{" --amp" if amp else ""} exited with '
                            f'{proc.returncode}')
-    log = proc.stdout + proc.stderr
-    losses = [float(t.split()[0]) for t in log.split(' loss: ')[1:]]
-    wrapper = 'OptimWrapper' if not amp else \
-        'AmpOptimWrapper' if args.device.startswith('cuda') else 'AutocastOptimWrapper'
     return dict(iterations=iters, seconds=round(time.perf_counter() - start, 1),
-                first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
-                amp=amp or 'float32', optim_wrapper=wrapper,
-                checkpoint=osp.exists(osp.join(work, f'iter_{iters}.pth')))
+                amp=dtype if amp else 'float32', checkpoint=osp.exists(
+                    osp.join(work, f'iter_{iters}.pth')),
+                optim_wrapper='OptimWrapper' if not amp else 'AmpOptimWrapper'
+                if args.device.startswith('cuda') else 'AutocastOptimWrapper',
+                **train_log_figures(proc.stdout + proc.stderr))
+
+
+def train_log_figures(log: str) -> dict:
+    """From mmengine's log: the first and last loss, the median seconds per iteration (the
+    logged ``time``, the first 5 iterations left out: warm-up) and the COCO bbox mAP."""
+    losses = [float(t.split()[0]) for t in log.split(' loss: ')[1:]]
+    times = [float(t) for t in re.findall(r'Iter\(train\).*?\s time: ([0-9.]+)', log)]
+    times = times[5:] or times
+    found = re.findall(r'coco/bbox_mAP: ([0-9.]+)', log)
+    return dict(first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
+                s_per_iter=round(statistics.median(times), 4) if times else None,
+                bbox_mAP=float(found[-1]) if found else None)
+
+
+def part_toy_train(args) -> dict:
+    return _toy_train(args, amp=False)
+
+
+def part_toy_train_amp(args) -> dict:
+    return _toy_train(args, amp=True)
 
 
 class SkipPart(Exception):
@@ -386,11 +486,23 @@ def markdown(report: dict) -> str:
         if name == 'parity' and p['status'] == 'ok':
             note = '; '.join(f'{k}: max abs {v["max_abs_diff"]:.2e}, rel L2 {v["max_rel_l2"]:.2e}'
                              for k, v in p['result'].items())
-        elif name in ('mmcv_lite', 'mmcv_ops') and p['status'] == 'ok':
-            note = f'built in {p["result"]["build_seconds"]} s'
-        elif name == 'toy_train' and p['status'] == 'ok':
+        elif name == 'toolchain' and p['status'] == 'ok':
             r = p['result']
-            note = f'{r["iterations"]} iterations, loss {r["first_loss"]} -> {r["last_loss"]}'
+            origin = 'assembled from the wheels' if r['assembled'] else "the machine's"
+            note = (f'nvcc {r["nvcc"]} for torch\'s CUDA {r["torch_cuda"]}, {origin}: '
+                    f'{r["cuda_home"]}')
+        elif name == 'mmcv_ops' and p['status'] == 'ok':
+            r = p['result']
+            note = f'{r["arch_list"]}, {r["jobs"]} jobs: built in {r["build_seconds"]} s' + (
+                f' ({", ".join(r["compiled"])} only; kernels '
+                f'{", ".join(r["kernels"]) if r["kernels"] is not None else "not listed"})'
+                if 'compiled' in r else '; ' + ' '.join(r.get('check', [])[-1:]))
+        elif name == 'mmcv_lite' and p['status'] == 'ok':
+            note = f'built in {p["result"]["build_seconds"]} s'
+        elif name in ('toy_train', 'toy_train_amp') and p['status'] == 'ok':
+            r = p['result']
+            note = (f'{r["amp"]}, {r["iterations"]} iterations, {r["s_per_iter"]} s/iter, '
+                    f'loss {r["first_loss"]} -> {r["last_loss"]}, bbox mAP {r["bbox_mAP"]}')
         lines.append(f'| {name} | {p["status"]} | {p.get("seconds", "-")} | {note} |')
     for name in ('speed_224', 'speed_800'):
         p = report['parts'][name]
