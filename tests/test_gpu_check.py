@@ -47,7 +47,7 @@ def test_rehearsal_on_cpu(tmp_path):
     toolchain = parts['toolchain']['result']
     assert toolchain['nvcc'].split('.')[0] == toolchain['torch_cuda'].split('.')[0]
     ops = parts['mmcv_ops']['result']
-    assert ops['compiled'] == ['nms_cuda.cu'] and ops['build_seconds'] > 0, ops
+    assert ops['compiled'] == ['focal_loss_cuda.cu'] and ops['build_seconds'] > 0, ops
     assert ops['kernels'] in (['sm_90'], None), ops  # None: the toolkit found has no cuobjdump
     for result in parts['parity']['result'].values():  # the same device: identical
         assert result['max_abs_diff'] == 0 and result['outputs'] >= 2
@@ -75,7 +75,7 @@ def test_rehearsal_on_cpu(tmp_path):
     md = (tmp_path / 'report.md').read_text()
     assert '| part | status | seconds | note |' in md and '## Targets' in md
     assert '| mmtnt TNTBackbone TNT-S |' in md and '| toy_train | ok |' in md
-    assert 'nms_cuda.cu only; kernels ' in md and 'float32, 2 iterations' in md
+    assert 'focal_loss_cuda.cu only; kernels ' in md and 'float32, 2 iterations' in md
     log = (tmp_path / 'log.txt').read_text()
     assert all(re.search(rf'===== {name} \(limit \d+ s, pid \d+\) =====', log)
                for name in ('toolchain', 'mmcv_ops', 'parity', 'speed_224', 'toy_train'))

@@ -18,7 +18,7 @@ left for it; the report says what ran:
   version, else assembled from the carried toolchain wheels (``tools/cuda_toolchain.py``);
 - ``mmcv_ops``: mmcv from its sdist with its CUDA ops for this GPU's architecture, every core
   compiling, then ``nms`` and ``RoIAlign`` on the GPU against the CPU; in a CPU rehearsal, one
-  CUDA file (``nms_cuda.cu``, sm_90) compiled as that build compiles it;
+  CUDA file (``focal_loss_cuda.cu``, sm_90) compiled as that build compiles it;
 - ``mmcv_lite``: mmcv without compiled ops (what the backbones need), where ``mmcv_ops`` did not
   build mmcv;
 - ``parity``: TNTBackbone and PyramidTNT on the device against the CPU's float32 result, same
@@ -213,9 +213,11 @@ def part_mmcv_ops(args) -> dict:
     env = dict(os.environ, CUDA_HOME=home, TORCH_CUDA_ARCH_LIST=toolchain['arch_list'],
                PATH=osp.join(home, 'bin') + os.pathsep + os.environ.get('PATH', ''))
     if not args.device.startswith('cuda'):
-        # rehearsal: one CUDA file as the full build compiles it (FORCE_CUDA=1 flags, sm_90)
+        # rehearsal: one CUDA file as the full build compiles it (FORCE_CUDA=1 flags, sm_90):
+        # the toy RetinaNet's sigmoid focal loss
         out = osp.join(args.scratch, 'cuda_check.json')
-        cmd = [sys.executable, osp.join(ROOT, 'tools', 'check_cuda_build.py'), '--ops', 'nms',
+        cmd = [sys.executable, osp.join(ROOT, 'tools', 'check_cuda_build.py'), '--ops',
+               'focal_loss',
                '--arch', toolchain['arch_list'], '--cuda-home', home, '--json', out]
         if args.wheels:
             cmd += ['--mmcv-src', _unpacked_sdist(args)]

@@ -37,12 +37,9 @@ sys.exit(0 if mmcv.__version__ == '2.1.0' and (cuda or os.environ['CUDA_OPS'] ==
 PYCHECK
   step "mmcv 2.1.0 with compiled ops$([ $CUDA_OPS = 1 ] && echo ' (CUDA)') already installed"
 else
-  # an mmcv without ops (mmcv-lite, or built without torch) would make pip answer "already
-  # satisfied"; a cached wheel may be one without ops: removed and built anew
-  $PY -m pip uninstall --quiet -y mmcv mmcv-lite 2>/dev/null || true
   if [ $CUDA_OPS = 1 ]; then
     step "CUDA compiler of torch's CUDA version (tools/cuda_toolchain.py)"
-    TOOLCHAIN=$($PY tools/cuda_toolchain.py ensure)
+    TOOLCHAIN=$($PY tools/cuda_toolchain.py ensure)  # stops here, with what to do, if none fits
     eval "$TOOLCHAIN"
     step "mmcv 2.1.0 with CPU and CUDA ops for $TORCH_CUDA_ARCH_LIST: building from source" \
          "(35-45 min for one architecture on 2 cores; minutes on 16)"
@@ -50,7 +47,13 @@ else
   else
     step "mmcv 2.1.0 with compiled ops: building from source (15-35 min on 2 cores)"
   fi
-  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP --no-build-isolation --no-cache-dir mmcv
+  # mmcv-lite shares mmcv's files: removed first. An installed mmcv without (CUDA) ops would make
+  # pip answer "already satisfied", and pip's cache may hold a wheel without them: a new build,
+  # which replaces the installed mmcv only once it has succeeded; then mmcv's dependencies
+  $PY -m pip uninstall --quiet -y mmcv-lite 2>/dev/null || true
+  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+    $PIP --no-build-isolation --no-cache-dir --force-reinstall --no-deps mmcv
+  $PIP mmcv
 fi
 
 step "mmengine, mmdet, mmsegmentation, ONNX Runtime and mmtnt (editable, with test and deploy extras)"
