@@ -66,9 +66,17 @@ def test_a_complete_toolkit_of_torch_version_is_used(tmp_path, monkeypatch):
     assert cuda_toolchain.choose('auto', env=dict(CUDA_HOME=str(home), PATH='')) == str(home)
 
 
+def _other_versions():
+    if not torch.version.cuda:
+        return ['12.4']
+    major, minor = torch.version.cuda.split('.')
+    return [f'{int(major) - 1}.4', f'{major}.{int(minor) + 1}']  # another major / minor version
+
+
 @needs_cuda_torch
-def test_another_major_version_on_path_is_said_and_replaced(tmp_path, monkeypatch, capsys):
-    home = fake_toolkit(tmp_path / 'cuda', '12.4', complete=True)
+@pytest.mark.parametrize('release', _other_versions())
+def test_another_version_on_path_is_said_and_replaced(tmp_path, monkeypatch, capsys, release):
+    home = fake_toolkit(tmp_path / 'cuda', release, complete=True)
     calls = []
     monkeypatch.setattr(cuda_toolchain, 'install_registry_toolchain',
                         lambda dest, release, pip_args=(): calls.append(release) or dest)
@@ -76,18 +84,20 @@ def test_another_major_version_on_path_is_said_and_replaced(tmp_path, monkeypatc
                                 env=dict(PATH=str(home / 'bin')))
     assert got == str(tmp_path / 'registry') and calls == [torch.version.cuda]
     said = capsys.readouterr().err
-    assert 'CUDA 12.4' in said and f'torch needs CUDA {torch.version.cuda}' in said
+    assert f'CUDA {release}' in said and f'torch needs CUDA {torch.version.cuda}' in said
 
 
 @needs_cuda_torch
-def test_the_users_toolkit_of_another_version_stops_with_the_ways_out(tmp_path, monkeypatch):
-    home = fake_toolkit(tmp_path / 'cuda', '12.4', complete=True)
+@pytest.mark.parametrize('release', _other_versions())
+def test_the_users_toolkit_of_another_version_stops_with_the_ways_out(tmp_path, monkeypatch,
+                                                                      release):
+    home = fake_toolkit(tmp_path / 'cuda', release, complete=True)
     monkeypatch.setattr(cuda_toolchain, 'install_registry_toolchain',
                         lambda *a, **k: pytest.fail('the registry toolchain was installed'))
     with pytest.raises(ToolchainError) as e:
         cuda_toolchain.choose('auto', env=dict(CUDA_HOME=str(home), PATH=''))
     message = str(e.value)
-    assert f'CUDA_HOME={home} has CUDA 12.4' in message
+    assert f'CUDA_HOME={home} has CUDA {release}' in message
     assert f'built for CUDA {torch.version.cuda}' in message
     assert f'point CUDA_HOME at a complete CUDA {torch.version.cuda} toolkit' in message
     assert 'unset CUDA_HOME and CUDA_PATH' in message
@@ -124,6 +134,32 @@ def test_an_incomplete_toolkit_is_completed_with_torchs_cuda_libraries(tmp_path)
     stamp = (home / cuda_toolchain.MARKER).stat().st_mtime_ns
     assert cuda_toolchain.choose('auto', dest=str(dest), env=env) == str(home)
     assert (home / cuda_toolchain.MARKER).stat().st_mtime_ns == stamp  # reused
+
+
+@needs_cuda_torch
+def test_unpacked_wheels_are_laid_out_as_a_toolkit(tmp_path):
+    """The registry's wheels, unpacked, moved into a CUDA_HOME built beside its place and renamed
+    into it: every link still resolves (libnvvm, the runtime), nvcc and cicc are files."""
+    major = torch.version.cuda.split('.')[0]
+    wheels = fake_toolkit(tmp_path / 'wheels' / 'nvidia' / f'cu{major}', torch.version.cuda,
+                          complete=False)
+    (wheels / 'lib').mkdir()
+    (wheels / 'lib' / 'libnvvm.so.4').write_text('')
+    (wheels / 'nvvm' / 'bin').mkdir()
+    (wheels / 'nvvm' / 'bin' / 'cicc').write_text('')
+    roots = cuda_toolchain.runtime_roots(major)
+    dest = tmp_path / 'share' / f'cuda-{torch.version.cuda}'
+    home = Path(cuda_toolchain._lay_out(
+        str(dest), dict(release=torch.version.cuda),
+        lambda staging, home: cuda_toolchain.assemble(home, str(wheels), roots)))
+    assert home == dest and not list((tmp_path / 'share').glob('.cuda-*'))  # staging gone
+    assert not (home / 'bin').is_symlink() and (home / 'bin' / 'nvcc').is_file()
+    assert (home / 'nvvm' / 'bin' / 'cicc').is_file()
+    broken = [p.name for p in (home / 'lib64').iterdir() if not p.exists()]
+    broken += [p.name for p in (home / 'include').iterdir() if not p.exists()]
+    assert broken == []
+    assert (home / 'lib64' / 'libnvvm.so.4').resolve() == home / 'lib' / 'libnvvm.so.4'
+    assert cuda_toolchain.describe(str(home), 'test', False)['missing'] == []
 
 
 def test_a_folder_not_laid_out_by_mmtnt_is_not_replaced(tmp_path):
@@ -169,9 +205,21 @@ def test_check_cuda_build_refuses_bad_arguments(args, message):
 
 @pytest.fixture(scope='module')
 def registry_toolchain(tmp_path_factory):
-    """The toolchain the set-up installs where no nvcc of torch's version is found."""
+    """The toolchain the set-up installs where no nvcc of torch's version is found, installed
+    as on a machine without a package registry: from its wheels in a folder (what
+    ``CUDA_TOOLCHAIN=1 tools/prepare_gpu_bundle.sh`` carries)."""
+    wheels = tmp_path_factory.mktemp('wheels')
+    pins = cuda_toolchain.pinned_versions(cuda_toolchain.TOOLCHAIN_PACKAGES)
+    subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '-d',
+                    str(wheels), *[f'{p}=={v}' for p, v in pins.items()]], check=True,
+                   capture_output=True, timeout=600)
     dest = tmp_path_factory.mktemp('toolchain') / 'cuda'
-    return cuda_toolchain.choose('registry', str(dest))
+    home = cuda_toolchain.choose('registry', str(dest),
+                                 ['--no-index', '--find-links', str(wheels)])
+    marker = json.loads((Path(home) / cuda_toolchain.MARKER).read_text())
+    assert marker['packages'] == pins and marker['release'] == torch.version.cuda
+    assert cuda_toolchain.nvcc_release(str(Path(home) / 'bin' / 'nvcc')) == torch.version.cuda
+    return home
 
 
 @pytest.mark.slow

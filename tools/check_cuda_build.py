@@ -1,9 +1,10 @@
 """Compile mmcv's CUDA sources for some ops, as a GPU host's set-up would, on any machine.
 
-No GPU is needed: the registry's CUDA toolchain (``tools/cuda_toolchain.py``, the versions
-pinned in ``tools/constraints.txt``) compiles mmcv's kernels against the installed torch with
-torch's own extension builder and mmcv's flags, for the architectures asked for, and the
-result's kernels are listed with the toolchain's ``cuobjdump``. A change of torch, mmcv or the
+No GPU is needed: the CUDA toolchain the set-up takes (``tools/cuda_toolchain.py``: a toolkit of
+torch's CUDA version on the machine, else the registry's, at the versions pinned in
+``tools/constraints.txt``) compiles the ops' CUDA files against the installed torch with torch's
+own extension builder and the flags mmcv's setup.py gives them, for the architectures asked
+for, and the result's kernels are listed with ``cuobjdump``. A change of torch, mmcv or the
 toolchain pins that would break ``FORCE_CUDA=1 bash tools/setup_env.sh`` on a GPU host fails
 here first::
 
@@ -11,8 +12,9 @@ here first::
     python tools/check_cuda_build.py --arch 8.0 8.6 --ops nms,deform_conv --jobs 4
     python tools/check_cuda_build.py --ops all                # every CUDA file (20+ min, 2 cores)
 
-Exits 0 when every file compiled and holds the asked architectures' kernels; otherwise 1, with
-the compiler's error lines. ``--json FILE`` writes the files, seconds and architectures.
+Exits 0 when every file compiled and holds the asked architectures' kernels (said as not
+verified where no cuobjdump is found); otherwise 1, with the compiler's error lines. ``--json
+FILE`` writes the files, seconds and architectures.
 """
 import argparse
 import glob
@@ -85,10 +87,13 @@ def arch_flags(archs: List[str]) -> str:
 
 
 def compile_sources(csrc: str, files: List[str], build: str, jobs: int) -> dict:
-    """Compile (and link, with the rest of mmcv left out) with torch's BuildExtension as mmcv's
-    setup.py does: its include folders, MMCV_WITH_CUDA, C++17; CUDA_HOME, PATH and
-    TORCH_CUDA_ARCH_LIST from the environment. Runs in a child process: torch reads CUDA_HOME
-    when its extension module is first imported."""
+    """Compile (and link, with the rest of mmcv left out) with torch's BuildExtension as mmcv
+    2.1.0's setup.py does: its include folders, ``MMCV_WITH_CUDA``, C++17 for the host compiler
+    and nvcc, ``MMCV_CUDA_ARGS``; CUDA_HOME, PATH and TORCH_CUDA_ARCH_LIST from the environment.
+    Runs in a child process: torch reads CUDA_HOME when its extension module is first
+    imported."""
+    nvcc_flags = ([os.environ['MMCV_CUDA_ARGS']] if os.environ.get('MMCV_CUDA_ARGS') else []) + \
+        ['-std=c++17']
     script = f'''
 import sys
 from setuptools import Distribution
@@ -98,7 +103,7 @@ ext = CUDAExtension(
     'mmtnt_cuda_check', sources={files!r},
     include_dirs=[csrc + '/pytorch', csrc + '/common', csrc + '/common/cuda'],
     define_macros=[('MMCV_WITH_CUDA', None)],
-    extra_compile_args={{'cxx': ['-std=c++17'], 'nvcc': []}})
+    extra_compile_args={{'cxx': ['-std=c++17'], 'nvcc': {nvcc_flags!r}}})
 dist = Distribution(dict(name='mmtnt_cuda_check', ext_modules=[ext],
                          cmdclass={{'build_ext': BuildExtension}}))
 cmd = dist.get_command_obj('build_ext')
@@ -163,18 +168,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     os.environ.update(CUDA_HOME=home, TORCH_CUDA_ARCH_LIST=arch_list,
                       PATH=osp.join(home, 'bin') + os.pathsep + os.environ.get('PATH', ''))
-    release = cuda_toolchain.nvcc_release(osp.join(home, 'bin', 'nvcc'))
-    print(f'compiling {len(files)} CUDA file(s) of mmcv for {arch_list} with nvcc {release} '
-          f'({home}), {args.jobs} job(s): ' + ', '.join(osp.basename(f) for f in files),
-          flush=True)
     build = tempfile.mkdtemp(prefix='mmtnt_cuda_check_')
     try:
+        release = cuda_toolchain.nvcc_release(osp.join(home, 'bin', 'nvcc'))
+        print(f'compiling {len(files)} CUDA file(s) of mmcv for {arch_list} with nvcc {release} '
+              f'({home}), {args.jobs} job(s): ' + ', '.join(osp.basename(f) for f in files),
+              flush=True)
         result = compile_sources(csrc, files, build, args.jobs)
         archs_found = []
         if result['returncode'] == 0 and result['library']:
             archs_found = cuda_toolchain.kernel_archs(result['library'], home)
+    except cuda_toolchain.ToolchainError as e:
+        print(f'check_cuda_build: {e}', file=sys.stderr)
+        return 1
     finally:
         shutil.rmtree(build, ignore_errors=True)
+    # None: no cuobjdump to list them with (said, not taken as a pass of that check)
     missing = [] if archs_found is None else \
         [sm for sm in wanted_sms(archs) if sm not in archs_found]
     ok = result['returncode'] == 0 and not missing
@@ -192,9 +201,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'FAILED: compiled, but the library holds kernels for {archs_found or "nothing"}, '
               f'not {missing}', file=sys.stderr)
         return 1
-    print(f'ok: {len(files)} file(s) in {result["seconds"]} s; '
+    print(f'ok: {len(files)} file(s) compiled in {result["seconds"]} s; '
           + (f'kernels for {", ".join(archs_found)}' if archs_found is not None else
-             'kernels not listed: no cuobjdump in the toolkit or on PATH'))
+             'the kernels\' architectures NOT verified: no cuobjdump in the toolkit, on PATH '
+             'or in the registry toolchain'))
     return 0
 
 

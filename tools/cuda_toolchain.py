@@ -14,10 +14,15 @@ they make a CUDA_HOME. This module finds a usable toolkit or assembles that one:
 ``ensure`` takes, in this order:
 
 1. ``MMTNT_CUDA_TOOLCHAIN=registry``: the registry's toolchain, whatever is installed;
-2. the toolkit at ``CUDA_HOME`` / ``CUDA_PATH`` if set (the user's choice): used when its nvcc's
-   major version is torch's, otherwise it stops and says the two ways out;
-3. the ``nvcc`` on ``PATH``, then ``/usr/local/cuda`` (where torch itself looks): used when its
-   major version is torch's; another version is said and the registry's toolchain is used.
+2. the toolkit at ``CUDA_HOME`` / ``CUDA_PATH`` if set (the user's choice): used when its nvcc is
+   torch's CUDA version (major and minor), otherwise it stops and says the two ways out;
+3. the ``nvcc`` on ``PATH``, then ``/usr/local/cuda`` (where torch itself looks): used when it is
+   torch's CUDA version; another version is said and the registry's toolchain is used.
+
+A toolkit of torch's version that lacks what a build against torch needs (the cuSPARSE / cuBLAS /
+cuSOLVER headers torch's headers include, ``libcudart.so``), as one made of wheels does, is
+completed: its compiler with the pip-installed CUDA libraries' headers and runtime beside it, in
+``<dest>-local``.
 
 The registry's toolchain is installed at the versions pinned in ``tools/constraints.txt`` into
 ``<python prefix>/share/mmtnt/cuda-<version>`` (``--dest``; kept for later builds) and is checked
@@ -42,7 +47,6 @@ from typing import Dict, List, Optional, Sequence
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONSTRAINTS = osp.join(ROOT, 'tools', 'constraints.txt')
 # the compiler (nvcc, ptxas, fatbinary, nvlink), its device front end (cicc, libdevice), the C++
-# runtime headers it includes (crt) and CUDA's C++ library headers (thrust, cub, libcu++)
 # runtime headers it includes (crt), CUDA's C++ library headers (thrust, cub, libcu++), and
 # cuobjdump, which lists the kernels a binary holds (the registry has no 13.0 release of it; a
 # later 13.x reads 13.0 binaries)
@@ -88,12 +92,6 @@ def nvcc_release(nvcc: str) -> str:
     if not found:
         raise ToolchainError(f'{nvcc} --version does not name a CUDA release: {text[-300:]!r}')
     return found.group(1)
-
-
-def same_major(release: str, wanted: str) -> bool:
-    """torch's own rule (``torch.utils.cpp_extension``): another major version is refused,
-    another minor version only warned about."""
-    return release.split('.')[0] == wanted.split('.')[0]
 
 
 def pinned_versions(packages: Sequence[str], constraints: str = CONSTRAINTS) -> Dict[str, str]:
@@ -168,8 +166,14 @@ def user_toolkits(env: Optional[Dict[str, str]] = None) -> List[dict]:
 # the registry's toolchain
 
 
+def toolchains_dir() -> str:
+    """Where the set-up keeps the toolchains it lays out: in the Python environment, whose CUDA
+    libraries they link to."""
+    return osp.join(sys.prefix, 'share', 'mmtnt')
+
+
 def default_dest(release: str) -> str:
-    return osp.join(sys.prefix, 'share', 'mmtnt', f'cuda-{release}')
+    return osp.join(toolchains_dir(), f'cuda-{release}')
 
 
 def runtime_roots(major: str) -> List[str]:
@@ -210,8 +214,12 @@ def assemble(dest: str, toolchain_root: str, roots: Sequence[str], link: bool = 
         shutil.move(osp.join(toolchain_root, 'include'), include)
     lib = osp.join(dest, 'lib64')
     os.makedirs(lib)
-    for folder in [osp.join(toolchain_root, d) for d in ('lib64', 'lib')] + \
-            [osp.join(root, 'lib') for root in roots]:
+    if not link and osp.isdir(osp.join(toolchain_root, 'lib')):  # libnvvm: moved in, and
+        shutil.move(osp.join(toolchain_root, 'lib'), osp.join(dest, 'lib'))  # linked relatively
+        for name in sorted(os.listdir(osp.join(dest, 'lib'))):
+            os.symlink(osp.join('..', 'lib', name), osp.join(lib, name))
+    folders = [osp.join(toolchain_root, d) for d in ('lib64', 'lib')] if link else []
+    for folder in folders + [osp.join(root, 'lib') for root in roots]:
         if osp.isdir(folder):
             _link_entries(folder, lib)
     for root in roots:
@@ -238,19 +246,24 @@ def _lay_out(dest: str, marker: dict, fill) -> str:
             have = json.load(f)
         if all(have.get(k) == v for k, v in marker.items()):
             return dest
-        shutil.rmtree(dest)  # other pins or another toolkit: laid out anew
     elif osp.lexists(dest):
         raise ToolchainError(f'{dest} exists and is not a toolchain mmtnt assembled: remove it '
                              'or pass another --dest')
     parent = osp.dirname(osp.abspath(dest))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.cuda-', dir=parent)  # same file system: moves, no copies
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix='.cuda-', dir=parent)  # same file system: moves
+    except OSError as e:
+        raise ToolchainError(f'cannot write the CUDA toolchain under {parent} ({e}): pass '
+                             '--dest with a writable folder') from e
     try:
         home = osp.join(staging, 'home')
         os.makedirs(home)
         fill(staging, home)
         with open(osp.join(home, MARKER), 'w') as f:
             json.dump(marker, f, indent=1)
+        if osp.lexists(dest):  # other pins or another toolkit: the old one set aside, then gone
+            os.rename(dest, osp.join(staging, 'old'))
         os.rename(home, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -317,12 +330,11 @@ def choose(mode: str = 'auto', dest: Optional[str] = None, pip_args: Sequence[st
         for toolkit in user_toolkits(env):
             if not toolkit['release']:
                 problem = f'no working nvcc in {toolkit["home"]}/bin'
-            elif not same_major(toolkit['release'], release):
+            elif toolkit['release'] != release:
+                # torch itself only warns about another minor version, but that nvcc's kernels
+                # and PTX may need a newer driver than torch's CUDA does
                 problem = f'CUDA {toolkit["release"]}'
             else:
-                if toolkit['release'] != release:
-                    say(f'{toolkit["how"]}: CUDA {toolkit["release"]} for torch\'s {release} '
-                        '(the same major version: torch builds with it and warns)')
                 if not toolkit['missing']:
                     say(f'using the CUDA {toolkit["release"]} toolkit at {toolkit["home"]} '
                         f'({toolkit["how"]})')
@@ -338,10 +350,9 @@ def choose(mode: str = 'auto', dest: Optional[str] = None, pip_args: Sequence[st
                 raise ToolchainError(
                     f'{toolkit["how"]}={toolkit["home"]} has {problem}; torch '
                     f'{_torch_version()} is built for CUDA {release}, and mmcv\'s CUDA ops must '
-                    f'be compiled by a CUDA {release.split(".")[0]}.x toolkit. Either point '
-                    f'{toolkit["how"]} at a complete CUDA {release} toolkit, or unset CUDA_HOME '
-                    f'and CUDA_PATH so that the set-up installs CUDA {release}\'s compiler from '
-                    'the package registry.')
+                    f'be compiled by nvcc of that version. Either point {toolkit["how"]} at a '
+                    f'complete CUDA {release} toolkit, or unset CUDA_HOME and CUDA_PATH so that '
+                    f'the set-up installs CUDA {release}\'s compiler from the package registry.')
             say(f'{toolkit["how"]}: {toolkit["home"]} has {problem}; torch needs CUDA '
                 f'{release}: not used, the registry\'s toolchain instead')
     dest = dest or default_dest(release)
@@ -369,12 +380,19 @@ def arch_list(env: Optional[Dict[str, str]] = None) -> str:
     return DEFAULT_ARCH_LIST
 
 
-def kernel_archs(binary: str, cuda_home: str) -> Optional[List[str]]:
+def find_cuobjdump(cuda_home: Optional[str]) -> Optional[str]:
+    """cuobjdump of the toolkit, else on PATH, else of the registry's toolchain the set-up
+    installs (``<prefix>/share/mmtnt/cuda-*``)."""
+    candidates = [osp.join(cuda_home, 'bin', 'cuobjdump')] if cuda_home else []
+    candidates += [shutil.which('cuobjdump') or '']
+    candidates += sorted(glob.glob(osp.join(toolchains_dir(), 'cuda-*', 'bin', 'cuobjdump')))
+    return next((c for c in candidates if c and osp.exists(c)), None)
+
+
+def kernel_archs(binary: str, cuda_home: Optional[str]) -> Optional[List[str]]:
     """The GPU architectures of the kernels compiled into ``binary`` ('sm_90', ...), read with
-    ``cuobjdump --list-elf`` of the toolkit (the registry's has it) or on PATH; None where
-    there is no cuobjdump."""
-    tool = osp.join(cuda_home, 'bin', 'cuobjdump')
-    tool = tool if osp.exists(tool) else shutil.which('cuobjdump')
+    ``cuobjdump --list-elf`` (:func:`find_cuobjdump`); None where there is none."""
+    tool = find_cuobjdump(cuda_home)
     if not tool:
         return None
     proc = subprocess.run([tool, '--list-elf', binary], capture_output=True, text=True)
@@ -388,6 +406,7 @@ def check_mmcv(cuda: bool) -> int:
     where a GPU is visible ``nms`` and ``RoIAlign`` on it agree with the CPU (else the kernels'
     architectures are listed). Returns the exit code."""
     import glob as glob_
+
     import mmcv
     import torch
     from mmcv.ops import RoIAlign, get_compiling_cuda_version, nms
@@ -412,8 +431,16 @@ def check_mmcv(cuda: bool) -> int:
         return 1
     if torch.cuda.is_available():
         device = torch.device('cuda', 0)
-        kept = nms(boxes.to(device), scores.to(device), 0.5)[1].cpu()
-        pooled = roi_align(features.to(device), rois.to(device)).cpu()
+        try:
+            kept = nms(boxes.to(device), scores.to(device), 0.5)[1].cpu()
+            pooled = roi_align(features.to(device), rois.to(device)).cpu()
+        except RuntimeError as e:  # e.g. no kernel image for this GPU's architecture
+            say(f'error: mmcv\'s CUDA ops fail on {torch.cuda.get_device_name(0)} '
+                f'(compute capability {".".join(map(str, torch.cuda.get_device_capability(0)))}):'
+                f' {str(e).strip().splitlines()[0]}. Built for other GPUs? '
+                f'`python -m pip uninstall -y mmcv`, then run tools/setup_env.sh again here '
+                '(or with TORCH_CUDA_ARCH_LIST naming this GPU)')
+            return 1
         diff = (pooled - pooled_cpu).abs().max().item()
         if not torch.equal(kept, kept_cpu) or diff > 1e-4:
             say(f'error: on {torch.cuda.get_device_name(0)} nms kept {kept.tolist()[:10]}..., '
@@ -423,8 +450,7 @@ def check_mmcv(cuda: bool) -> int:
             f'(RoIAlign within {diff:.1e})')
         return 0
     ext = glob_.glob(osp.join(osp.dirname(mmcv.__file__), '_ext*.so'))
-    home = os.environ.get('CUDA_HOME') or default_dest(torch_cuda_version())
-    archs = kernel_archs(ext[0], home) if ext else []
+    archs = kernel_archs(ext[0], os.environ.get('CUDA_HOME')) if ext else []
     if archs is None:
         say('no GPU visible; the kernels\' architectures not listed (no cuobjdump)')
     else:
@@ -451,9 +477,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == 'archs':
-            archs = kernel_archs(args.binary, args.cuda_home or '')
+            archs = kernel_archs(args.binary, args.cuda_home)
             if archs is None:
-                raise ToolchainError('no cuobjdump in --cuda-home/bin or on PATH')
+                raise ToolchainError('no cuobjdump in --cuda-home/bin, on PATH or in the '
+                                     'registry toolchain the set-up installs')
             print(' '.join(archs))
             return 0
         if args.command == 'check-mmcv':

@@ -196,12 +196,18 @@ def part_toolchain(args) -> dict:
         raise SkipPart(f'torch {torch.__version__} is a CPU-only build')
     pip_args = ['--no-index', '--find-links', args.wheels] if args.wheels else []
     try:
-        home = toolchain.choose('auto', osp.join(args.site, 'cuda'), pip_args)
+        home = toolchain.choose(os.environ.get('MMTNT_CUDA_TOOLCHAIN', 'auto'),
+                                osp.join(args.site, 'cuda'), pip_args)
     except toolchain.ToolchainError as e:
         raise RuntimeError(str(e)) from e
-    assembled = osp.exists(osp.join(home, toolchain.MARKER))
+    marker = {}
+    if osp.exists(osp.join(home, toolchain.MARKER)):
+        with open(osp.join(home, toolchain.MARKER)) as f:
+            marker = json.load(f)
+    origin = 'wheels' if 'packages' in marker else 'completed' if 'completes' in marker \
+        else 'machine'
     return dict(cuda_home=home, nvcc=toolchain.nvcc_release(osp.join(home, 'bin', 'nvcc')),
-                torch_cuda=torch.version.cuda, assembled=assembled,
+                torch_cuda=torch.version.cuda, origin=origin,
                 arch_list=toolchain.arch_list() if args.device.startswith('cuda') else '9.0')
 
 
@@ -383,8 +389,10 @@ def run_part(args) -> None:
     except Exception as e:  # noqa: BLE001  recorded in the report: one part never stops the rest
         result = dict(status='failed', reason=f'{type(e).__name__}: {e}')
     result['seconds'] = round(time.perf_counter() - start, 1)
-    with open(osp.join(args.scratch, f'{args.part}.json'), 'w') as f:
+    path = osp.join(args.scratch, f'{args.part}.json')
+    with open(path + '.tmp', 'w') as f:  # whole or absent: the part may be killed at its limit
         json.dump(result, f, indent=1, default=str)
+    os.replace(path + '.tmp', path)
 
 
 # -------------------------------------------------------------------------------------------
@@ -490,7 +498,9 @@ def markdown(report: dict) -> str:
                              for k, v in p['result'].items())
         elif name == 'toolchain' and p['status'] == 'ok':
             r = p['result']
-            origin = 'assembled from the wheels' if r['assembled'] else "the machine's"
+            origin = dict(wheels='assembled from the toolchain wheels',
+                          completed="the machine's, completed with torch's CUDA headers",
+                          machine="the machine's")[r['origin']]
             note = (f'nvcc {r["nvcc"]} for torch\'s CUDA {r["torch_cuda"]}, {origin}: '
                     f'{r["cuda_home"]}')
         elif name == 'mmcv_ops' and p['status'] == 'ok':

@@ -27,13 +27,19 @@ else
   CUDA_OPS=0
 fi
 
-# mmcv 2.1.0 with compiled ops (and, for a CUDA build, with CUDA ops) already installed?
+# mmcv 2.1.0 with compiled ops (for a CUDA build: with CUDA ops that run on the visible GPU)?
 if CUDA_OPS=$CUDA_OPS $PY - <<'PYCHECK' 2>/dev/null; then
 import os, sys
-import mmcv
+import mmcv, torch
 from mmcv.ops import get_compiling_cuda_version, nms  # noqa: F401  compiled ops present
-cuda = get_compiling_cuda_version() not in ('not available', '')
-sys.exit(0 if mmcv.__version__ == '2.1.0' and (cuda or os.environ['CUDA_OPS'] == '0') else 1)
+if mmcv.__version__ != '2.1.0':
+    sys.exit(1)
+if os.environ['CUDA_OPS'] == '1':
+    if get_compiling_cuda_version() in ('not available', ''):
+        sys.exit(1)
+    if torch.cuda.is_available():  # built for this GPU's architecture?
+        boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]], device='cuda')
+        nms(boxes, torch.tensor([0.9, 0.8], device='cuda'), 0.5)
 PYCHECK
   step "mmcv 2.1.0 with compiled ops$([ $CUDA_OPS = 1 ] && echo ' (CUDA)') already installed"
 else
@@ -44,16 +50,31 @@ else
     step "mmcv 2.1.0 with CPU and CUDA ops for $TORCH_CUDA_ARCH_LIST: building from source" \
          "(35-45 min for one architecture on 2 cores; minutes on 16)"
     export FORCE_CUDA=1
+    NO_CACHE=--no-cache-dir  # pip's cache may hold a wheel built without CUDA ops
   else
     step "mmcv 2.1.0 with compiled ops: building from source (15-35 min on 2 cores)"
+    NO_CACHE=
   fi
-  # mmcv-lite shares mmcv's files: removed first. An installed mmcv without (CUDA) ops would make
-  # pip answer "already satisfied", and pip's cache may hold a wheel without them: a new build,
-  # which replaces the installed mmcv only once it has succeeded; then mmcv's dependencies
+  # The wheel first: the installed mmcv (or mmcv-lite, which shares its files) is replaced only
+  # once the build has succeeded. A cached wheel without compiled ops is not taken.
+  WHEELS=$(mktemp -d)
+  trap 'rm -rf "$WHEELS"' EXIT
+  build_mmcv() {
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} $PY -m pip wheel --quiet \
+      --disable-pip-version-check -c tools/constraints.txt --no-build-isolation --no-deps \
+      -w "$WHEELS" "$@" mmcv
+  }
+  build_mmcv $NO_CACHE
+  if ! $PY -c 'import glob, sys, zipfile
+sys.exit(not any(n.startswith("mmcv/_ext") for w in glob.glob(sys.argv[1] + "/mmcv-*.whl")
+                 for n in zipfile.ZipFile(w).namelist()))' "$WHEELS"; then
+    step "pip's cached mmcv wheel has no compiled ops: building it anew"
+    rm -f "$WHEELS"/mmcv-*.whl
+    build_mmcv --no-cache-dir
+  fi
   $PY -m pip uninstall --quiet -y mmcv-lite 2>/dev/null || true
-  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-    $PIP --no-build-isolation --no-cache-dir --force-reinstall --no-deps mmcv
-  $PIP mmcv
+  $PIP --force-reinstall --no-deps "$WHEELS"/mmcv-*.whl
+  $PIP mmcv  # its dependencies
 fi
 
 step "mmengine, mmdet, mmsegmentation, ONNX Runtime and mmtnt (editable, with test and deploy extras)"
