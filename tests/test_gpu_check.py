@@ -33,8 +33,8 @@ def _gpu_check(out, *args, timeout=600):
 
 
 @pytest.mark.slow
-def test_rehearsal_on_cpu(tmp_path):
-    report = _gpu_check(tmp_path)
+def test_rehearsal_on_cpu(tmp_path, toy_data_root):
+    report = _gpu_check(tmp_path, '--toy-data', str(toy_data_root))
     parts = report['parts']
     assert list(parts) == PARTS
     status = {name: p['status'] for name, p in parts.items()}

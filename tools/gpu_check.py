@@ -327,7 +327,7 @@ def _toy_train(args, amp: bool) -> dict:
     iters = 2 if args.quick else TOY_ITERS
     name = 'toy_train_amp' if amp else 'toy_train'
     work = osp.join(args.scratch, name)
-    data = osp.join(args.scratch, 'toy_shapes') + '/'
+    data = osp.abspath(args.toy_data or osp.join(args.scratch, 'toy_shapes')) + '/'
     opts = [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=1',
             f'train_dataloader.dataset.data_root={data}', f'val_dataloader.dataset.data_root={data}',
@@ -436,6 +436,8 @@ def _run_child(args, part: str, limit: float, log) -> dict:
            '--out', args.out, '--site', args.site, '--scratch', args.scratch]
     if args.wheels:
         cmd += ['--wheels', args.wheels]
+    if args.toy_data:
+        cmd += ['--toy-data', args.toy_data]
     if args.quick:
         cmd.append('--quick')
     log.flush()
@@ -540,6 +542,8 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('--wheels', help='the folder tools/prepare_gpu_bundle.sh filled')
     parser.add_argument('--site', default=osp.join(tempfile.gettempdir(), 'mmtnt_gpu_site'),
                         help='where the carried packages are installed')
+    parser.add_argument('--toy-data', help='an existing toy_shapes folder for the toy parts '
+                        '(default: generated in the scratch folder)')
     parser.add_argument('--parts', nargs='+', choices=PARTS, default=PARTS,
                         help='run only these parts (default: all, in the order above)')
     parser.add_argument('--budget', type=float, default=480,
