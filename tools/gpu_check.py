@@ -317,13 +317,13 @@ def part_speed_800(args) -> dict:
 
 
 def _toy_train(args, amp: bool) -> dict:
+    dtype = autocast_dtype(args.device)  # float16 on CUDA, bfloat16 on a CPU that has it
+    if amp and dtype is None:
+        raise SkipPart(f'no --amp on this CPU: {cpu_features().cpu_bf16_support()[1]}')
     try:
         _run([sys.executable, '-c', 'from mmcv.ops import nms'], check=True, capture_output=True)
     except subprocess.CalledProcessError:
         raise SkipPart("mmcv's compiled ops are not importable")
-    dtype = autocast_dtype(args.device)  # float16 on CUDA, bfloat16 on a CPU that has it
-    if amp and dtype is None:
-        raise SkipPart(f'no --amp on this CPU: {cpu_features().cpu_bf16_support()[1]}')
     iters = 2 if args.quick else TOY_ITERS
     name = 'toy_train_amp' if amp else 'toy_train'
     work = osp.join(args.scratch, name)
