@@ -48,7 +48,7 @@ else
     TOOLCHAIN=$($PY tools/cuda_toolchain.py ensure)  # stops here, with what to do, if none fits
     eval "$TOOLCHAIN"
     step "mmcv 2.1.0 with CPU and CUDA ops for $TORCH_CUDA_ARCH_LIST: building from source" \
-         "(35-45 min for one architecture on 2 cores; minutes on 16)"
+         "(about 140 CPU-minutes for one architecture: 70 min on 2 cores, 6-9 on 16)"
     export FORCE_CUDA=1
     NO_CACHE=--no-cache-dir  # pip's cache may hold a wheel built without CUDA ops
   else
