@@ -405,8 +405,6 @@ def check_mmcv(cuda: bool) -> int:
     """The set-up's last check: mmcv's compiled ops run; with ``cuda``, mmcv has CUDA ops, and
     where a GPU is visible ``nms`` and ``RoIAlign`` on it agree with the CPU (else the kernels'
     architectures are listed). Returns the exit code."""
-    import glob as glob_
-
     import mmcv
     import torch
     from mmcv.ops import RoIAlign, get_compiling_cuda_version, nms
@@ -449,7 +447,7 @@ def check_mmcv(cuda: bool) -> int:
         say(f'mmcv.ops.nms and RoIAlign on {torch.cuda.get_device_name(0)}: the CPU\'s results '
             f'(RoIAlign within {diff:.1e})')
         return 0
-    ext = glob_.glob(osp.join(osp.dirname(mmcv.__file__), '_ext*.so'))
+    ext = glob.glob(osp.join(osp.dirname(mmcv.__file__), '_ext*.so'))
     archs = kernel_archs(ext[0], os.environ.get('CUDA_HOME')) if ext else []
     if archs is None:
         say('no GPU visible; the kernels\' architectures not listed (no cuobjdump)')
