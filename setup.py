@@ -28,6 +28,10 @@ def add_mim_extension() -> None:
         return
     mim = ROOT / 'mmtnt' / '.mim'
     mim.mkdir(exist_ok=True)
+    if mode == 'copy':
+        # setuptools copies package data into build/lib and never removes what the tree no longer
+        # has: a moved or removed config would still ship
+        shutil.rmtree(ROOT / 'build' / 'lib' / 'mmtnt' / '.mim', ignore_errors=True)
     for name in MIM_DIRS:
         src, dst = ROOT / name, mim / name
         if not src.exists():  # building from an sdist: .mim came with it

@@ -58,13 +58,13 @@ def step_as_trained(model, optim_wrapper, schedulers, loss):
     assert any(not torch.equal(a, p) for a, p in zip(before, model.backbone.parameters()))
 
 
-# (config, with masks, input size)
-CASES = [('retinanet_tnt_s.py', False, (481, 803)),
-         ('mask_rcnn_tnt_s.py', True, (481, 803)),
-         ('faster_rcnn_tnt_s_fpn_1x_coco.py', False, (481, 803)),
-         ('detr_tnt_s_50e_coco.py', False, (481, 803)),
-         ('retinanet_pyramid_tnt_s_fpn_1x_coco.py', False, (481, 803)),
-         ('mask_rcnn_pyramid_tnt_s_fpn_1x_coco.py', True, (481, 803))]
+# (config under configs/, with masks, input size)
+CASES = [('tnt/retinanet_tnt-s_fpn_1x_coco.py', False, (481, 803)),
+         ('tnt/mask-rcnn_tnt-s_fpn_1x_coco.py', True, (481, 803)),
+         ('tnt/faster-rcnn_tnt-s_fpn_1x_coco.py', False, (481, 803)),
+         ('tnt/detr_tnt-s_8xb2-50e_coco.py', False, (481, 803)),
+         ('pyramid_tnt/retinanet_pyramid-tnt-s_fpn_1x_coco.py', False, (481, 803)),
+         ('pyramid_tnt/mask-rcnn_pyramid-tnt-s_fpn_1x_coco.py', True, (481, 803))]
 
 
 @pytest.mark.slow

@@ -1,10 +1,11 @@
 """The documentation against the tree and the product.
 
-Every config a page names exists (and so is built by test_configs), every file a command in a
-code block names exists, every relative link resolves (anchors included), the README stays a front
-page, the pages speak of the product (no record of how the work went), and the guides' quick
-snippets run as written: get started's check, the own-dataset configs and their data, inference
-from Python on a randomly initialised toy model.
+Every config a page names exists (and so is built by test_configs; the changelog's history may
+name files since moved or removed), every file a command in a code block names exists, every
+relative link resolves (anchors included), the README stays a front page, the pages speak of the
+product (no record of how the work went), and the guides' quick snippets run as written: get
+started's check, the own-dataset configs and their data, inference from Python on a randomly
+initialised toy model.
 """
 import contextlib
 import io
@@ -63,7 +64,7 @@ def _run(code: str) -> str:
     return out.getvalue()
 
 
-@pytest.mark.parametrize('doc', DOCS, ids=_rel)
+@pytest.mark.parametrize('doc', [d for d in DOCS if d.name != 'CHANGELOG.md'], ids=_rel)
 def test_named_files_exist(doc):
     text = doc.read_text()
     shipped = {str(Path(c).relative_to(ROOT)) for c in CONFIGS}

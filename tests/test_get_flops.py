@@ -59,7 +59,7 @@ def test_attention_counts_its_two_matrix_products(tool, fused):
 
 def test_tnt_s_at_224_counts_as_the_paper(tool):
     # the TNT paper: TNT-S 5.2 G multiply-adds at 224x224
-    cfg = tool.load_config(str(ROOT / 'configs' / 'retinanet_tnt_s.py'))
+    cfg = tool.load_config(str(ROOT / 'configs' / 'tnt' / 'retinanet_tnt-s_fpn_1x_coco.py'))
     assert 5.1e9 < tool.count(cfg, (224, 224), part='backbone')['flops'] < 5.35e9
 
 
@@ -83,9 +83,9 @@ def test_input_is_padded_as_the_data_preprocessor_pads(tool):
 
 
 @pytest.mark.parametrize('name, shape', [
-    ('retinanet_tnt_s.py', (800, 1333)),
-    ('detr_tnt_s_50e_coco.py', (800, 1333)),  # the largest of its random scales
-    ('upernet_tnt_s_ade20k.py', (512, 512)),
+    ('tnt/retinanet_tnt-s_fpn_1x_coco.py', (800, 1333)),
+    ('tnt/detr_tnt-s_8xb2-50e_coco.py', (800, 1333)),  # the largest of its random scales
+    ('tnt/upernet_tnt-s_8xb2-160k_ade20k-512x512.py', (512, 512)),
     ('toy/trans2seg_tnt_toy.py', (128, 128)),
     ('toy/mask_rcnn_tnt_toy.py', (128, 128)),
 ])

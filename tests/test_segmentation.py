@@ -27,8 +27,10 @@ def _packed(h, w, batch=1, num_classes=150):
                 data_samples=samples)
 
 
-SEGMENTORS = ['upernet_tnt_s_ade20k.py', 'upernet_pyramid_tnt_s_ade20k.py',
-              'trans2seg_tnt_s_ade20k.py']
+# (paths under configs/)
+SEGMENTORS = ['tnt/upernet_tnt-s_8xb2-160k_ade20k-512x512.py',
+              'pyramid_tnt/upernet_pyramid-tnt-s_8xb2-160k_ade20k-512x512.py',
+              'trans2seg/trans2seg_tnt-s_8xb2-160k_ade20k-512x512.py']
 
 
 @pytest.fixture(scope='module', params=SEGMENTORS)

@@ -100,8 +100,9 @@ def test_split_pointwise_equals_the_convolution_of_the_per_class_concatenation()
                                F.conv2d(concat, weight), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize('config, classes', [('trans2seg_tnt_s_ade20k.py', 150),
-                                             ('toy/trans2seg_tnt_toy.py', 4)])
+@pytest.mark.parametrize('config, classes', [
+    ('trans2seg/trans2seg_tnt-s_8xb2-160k_ade20k-512x512.py', 150),
+    ('toy/trans2seg_tnt_toy.py', 4)])
 def test_class_count_comes_from_the_config(config, classes):
     from mmseg.registry import MODELS
     cfg = Config.fromfile(str(CONFIGS / config)).model.decode_head

@@ -1,6 +1,6 @@
 # Mask R-CNN-TNT on the built-in toy shapes set (boxes and instance masks), trainable on a CPU:
-# the model of configs/mask_rcnn_tnt_s.py with the toy TNT (4 blocks, 96 / 12 channels), 128x128
-# images and slimmer heads, trained from scratch.
+# the model of configs/tnt/mask-rcnn_tnt-s_fpn_1x_coco.py with the toy TNT (4 blocks, 96 / 12
+# channels), 128x128 images and slimmer heads, trained from scratch.
 #
 # The toy shapes are 15-60 px: COCO's RPN anchors (8 x stride: 32 px at stride 4 up to 512 px)
 # miss most of them, so the anchors here are 4 x stride (16 px at stride 4, 32 at 8, ...).

@@ -1,7 +1,7 @@
 # RetinaNet-PyramidTNT on the built-in toy shapes set, trainable on a CPU: the model of
-# configs/retinanet_pyramid_tnt_s_fpn_1x_coco.py with a smaller PyramidTNT (stages of 1 / 2 / 2 / 1
-# blocks, 48-192 channels instead of 2 / 8 / 4 / 2, 128-512), position tables at 128x128, and the
-# same data, schedule and head as the toy RetinaNet-TNT, trained from scratch.
+# configs/pyramid_tnt/retinanet_pyramid-tnt-s_fpn_1x_coco.py with a smaller PyramidTNT (stages of
+# 1 / 2 / 2 / 1 blocks, 48-192 channels instead of 2 / 8 / 4 / 2, 128-512), position tables at
+# 128x128, and the same data, schedule and head as the toy RetinaNet-TNT, trained from scratch.
 _base_ = [
     '../_base_/models/retinanet_pyramid_tnt_s.py', '../_base_/datasets/toy_shapes_detection.py',
     '../_base_/schedules/toy_scratch_3k.py', 'mmdet::_base_/default_runtime.py'

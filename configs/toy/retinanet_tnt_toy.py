@@ -1,9 +1,9 @@
 # RetinaNet-TNT on the built-in toy shapes set (generated under data/toy_shapes on first use):
 # the whole path - data, training, checkpoints, TensorBoard logs, COCO evaluation - on a CPU.
 #
-# The model of configs/retinanet_tnt_s.py with a smaller TNT to fit a 2-core CPU (4 blocks,
-# 96 / 12 channels instead of 12 blocks, 384 / 24), 128x128 images and a slimmer FPN / head,
-# trained from scratch.
+# The model of configs/tnt/retinanet_tnt-s_fpn_1x_coco.py with a smaller TNT to fit a 2-core CPU
+# (4 blocks, 96 / 12 channels instead of 12 blocks, 384 / 24), 128x128 images and a slimmer FPN /
+# head, trained from scratch.
 _base_ = [
     '../_base_/models/retinanet_tnt_s.py', '../_base_/datasets/toy_shapes_detection.py',
     '../_base_/schedules/toy_scratch_3k.py', 'mmdet::_base_/default_runtime.py'

@@ -1,8 +1,9 @@
 # Trans2Seg-TNT on the built-in toy shapes set in ADE20K format, trainable on a CPU: the model of
-# configs/trans2seg_tnt_s_ade20k.py with the toy UperNet's TNT (4 blocks, 96 / 12 channels), a
-# smaller Trans2Seg head (the sizes of Trans2Seg's trans2seg_small.yaml: width 128, 1 + 1 layers,
-# 4 heads, MLP ratio 2, mask head 32) and BN, trained from scratch on the toy UperNet's data and
-# schedule. The fine map is the last block's stride-4 pixel tokens, as in the full config.
+# configs/trans2seg/trans2seg_tnt-s_8xb2-160k_ade20k-512x512.py with the toy UperNet's TNT
+# (4 blocks, 96 / 12 channels), a smaller Trans2Seg head (the sizes of Trans2Seg's
+# trans2seg_small.yaml: width 128, 1 + 1 layers, 4 heads, MLP ratio 2, mask head 32) and BN,
+# trained from scratch on the toy UperNet's data and schedule. The fine map is the last block's
+# stride-4 pixel tokens, as in the full config.
 _base_ = './upernet_tnt_toy.py'
 
 norm_cfg = dict(type='BN', requires_grad=True)

@@ -2,8 +2,9 @@
 # generated under data/toy_shapes on first use), trainable on a CPU. As in the detection configs,
 # TNT's stride-4 pixel-level tokens also feed the finest (stride 4) pyramid level.
 #
-# The model of configs/upernet_tnt_s_ade20k.py with a smaller TNT (4 blocks, 96 / 12 channels),
-# 128x128 images, a slimmer UperNet and BN instead of SyncBN, trained from scratch.
+# The model of configs/tnt/upernet_tnt-s_8xb2-160k_ade20k-512x512.py with a smaller TNT (4 blocks,
+# 96 / 12 channels), 128x128 images, a slimmer UperNet and BN instead of SyncBN, trained from
+# scratch.
 _base_ = [
     '../_base_/models/upernet_tnt_s.py', '../_base_/datasets/toy_shapes_ade.py',
     '../_base_/schedules/toy_scratch_3k.py', 'mmseg::_base_/default_runtime.py'

@@ -2,23 +2,15 @@
 # 8 / 16 / 32 for the FPN, which adds 64 / 128 on top (as the Swin / PVT RetinaNet configs do with
 # start_level=0). The finest level also receives TNT's own stride-4 pixel-level tokens
 # (pixel_out_indices / pixel_channels): on the toy set this beat the patch-map-only adapter.
-_base_ = 'mmdet::_base_/models/retinanet_r50_fpn.py'
-custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
+_base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py', './tnt_s.py']
 
-tnt_dims = 384  # TNT-S widths (patch / pixel tokens): every neck channel count below follows
-tnt_inner_dims = 24
+tnt_dims, tnt_inner_dims = _base_.tnt_dims, _base_.tnt_inner_dims  # every channel count follows
 
 model = dict(
     # TNT's normalisation: mean = std = 127.5 on 0-255 RGB pixels
     data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
-    backbone=dict(
-        _delete_=True,
-        type='TNTBackbone',
-        arch='s',
-        out_indices=(11, ),
-        pixel_out_indices=(11, ),
-        final_norm=True,
-        drop_path_rate=0.1),
+    backbone=dict(_base_.tnt_s_backbone, _delete_=True, out_indices=(11, ),
+                  pixel_out_indices=(11, )),
     neck=[
         dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(2, 1, 0.5),
              pixel_channels=tnt_inner_dims),

@@ -2,10 +2,9 @@
 # stride-4 pixel tokens (TNT's visual words) are the fine map fused into the masks, where
 # Trans2Seg takes ResNet's stride-4 stage - no neck. Head sizes: Trans2Seg's "medium" (the
 # official default: width 256, 4 encoder + 4 decoder layers, 8 heads, MLP ratio 3, mask head 64).
-custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
+_base_ = './tnt_s.py'
 
-tnt_dims = 384  # TNT-S widths (patch / pixel tokens): the head's in_channels follow from them
-tnt_inner_dims = 24
+tnt_dims, tnt_inner_dims = _base_.tnt_dims, _base_.tnt_inner_dims  # the head's in_channels follow
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
@@ -19,13 +18,7 @@ model = dict(
         pad_val=0,
         seg_pad_val=255),
     pretrained=None,
-    backbone=dict(
-        type='TNTBackbone',
-        arch='s',
-        out_indices=(11, ),
-        pixel_out_indices=(11, ),
-        final_norm=True,
-        drop_path_rate=0.1),
+    backbone=dict(_base_.tnt_s_backbone, out_indices=(11, ), pixel_out_indices=(11, )),
     decode_head=dict(
         type='Trans2SegHead',
         in_channels=(tnt_inner_dims, tnt_dims),

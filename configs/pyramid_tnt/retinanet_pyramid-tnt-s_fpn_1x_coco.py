@@ -4,7 +4,7 @@
 #   --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
 # (the official training-script checkpoint loads as it is, safely).
 _base_ = [
-    './_base_/models/retinanet_pyramid_tnt_s.py', 'mmdet::_base_/datasets/coco_detection.py',
-    './_base_/schedules/ptnt_adamw_1x.py', 'mmdet::_base_/default_runtime.py',
+    '../_base_/models/retinanet_pyramid_tnt_s.py', 'mmdet::_base_/datasets/coco_detection.py',
+    '../_base_/schedules/ptnt_adamw_1x.py', 'mmdet::_base_/default_runtime.py',
     'mmdet::retinanet/retinanet_tta.py'
 ]

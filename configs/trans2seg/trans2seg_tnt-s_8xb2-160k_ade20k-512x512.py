@@ -5,7 +5,7 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # From scratch: --cfg-options model.backbone.init_cfg=None
 _base_ = [
-    './_base_/models/trans2seg_tnt_s.py', 'mmseg::_base_/datasets/ade20k.py',
+    '../_base_/models/trans2seg_tnt_s.py', 'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
 ]
 

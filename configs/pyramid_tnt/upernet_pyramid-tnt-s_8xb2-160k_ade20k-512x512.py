@@ -1,22 +1,18 @@
 # UperNet + PyramidTNT-S on ADE20K, 512x512 crops, 160k iterations, batch 16 (8 GPUs x 2), AdamW.
 # The four stages (strides 8 / 16 / 32 / 64) feed UperNet directly. ImageNet weights: see
-# retinanet_pyramid_tnt_s_fpn_1x_coco.py.
+# retinanet_pyramid-tnt-s_fpn_1x_coco.py.
 _base_ = [
-    'mmseg::_base_/models/upernet_r50.py', 'mmseg::_base_/datasets/ade20k.py',
+    '../_base_/models/upernet_pyramid_tnt_s.py', 'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
 ]
-custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
 
 crop_size = (512, 512)
-ptnt_dims = [128, 256, 512, 512]
 
 model = dict(
-    data_preprocessor=dict(size=crop_size, mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
-    pretrained=None,
-    backbone=dict(_delete_=True, type='PyramidTNT', arch='s', out_indices=(0, 1, 2, 3),
-                  final_norm=True, drop_path_rate=0.1),
-    decode_head=dict(in_channels=ptnt_dims, num_classes=150),
-    auxiliary_head=dict(in_channels=ptnt_dims[2], in_index=2, num_classes=150),
+    data_preprocessor=dict(size=crop_size),
+    decode_head=dict(num_classes=150),
+    auxiliary_head=dict(num_classes=150),
+    # `slide` runs 512x512 windows over the image; `whole` the image at once (any size)
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
 
 optim_wrapper = dict(

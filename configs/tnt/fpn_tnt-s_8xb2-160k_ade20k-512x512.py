@@ -1,6 +1,6 @@
 # Semantic FPN + TNT-S on ADE20K: the UperNet config's backbone, adapter, data and schedule, with
 # mmseg's FPN neck and FPNHead in place of UperNet.
-_base_ = './upernet_tnt_s_ade20k.py'
+_base_ = './upernet_tnt-s_8xb2-160k_ade20k-512x512.py'
 
 model = dict(
     neck=[

@@ -1,23 +1,17 @@
 # The TNT paper's DETR recipe (Han et al. 2021, Table 10: TNT-S 38.2 AP): DETR with a TNT-S
 # backbone, COCO 2017, 50 epochs, AdamW, batch 16 (8 GPUs x 2), shorter side 640-800. TNT's output
 # (stride 16, after the final norm) is 2x2-average-pooled to stride 32, as in the paper.
-_base_ = 'mmdet::detr/detr_r50_8xb2-150e_coco.py'
-custom_imports = dict(imports=['mmtnt'], allow_failed_imports=False)
+# MMDetection has no DETR model base: the backbone comes from configs/_base_/models/tnt_s.py.
+_base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py', '../_base_/models/tnt_s.py']
 
 pretrained = 'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/tnt_s_81.5.pth.tar'  # noqa: E501
-tnt_dims = 384
+tnt_dims = _base_.tnt_dims
 max_epochs = 50
 
 model = dict(
     data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
-    backbone=dict(
-        _delete_=True,
-        type='TNTBackbone',
-        arch='s',
-        out_indices=(11, ),
-        final_norm=True,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    backbone=dict(_base_.tnt_s_backbone, _delete_=True, out_indices=(11, ),
+                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=[
         dict(type='TNTFeaturePyramid', in_channels=tnt_dims, scales=(0.5, ), downsample='avgpool'),
         dict(type='ChannelMapper', in_channels=[tnt_dims], kernel_size=1, out_channels=256,
