@@ -34,6 +34,8 @@ needs: on a CPU the rise of the process's peak RSS (reset before the step) in a 
 subprocess per model, on a GPU ``torch.cuda.max_memory_allocated``. "% peak" is the model's
 FLOPs per second over the machine's measured 2048^3 matmul rate in the autocast dtype (fp32
 without autocast: the CPU default; fp16 on a GPU by default).
+
+The models and what each setting compares are declared in tools/benchmark_models.py.
 """
 import argparse
 import json
@@ -41,7 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional
 
 import os.path as osp
 import tempfile
@@ -51,63 +53,10 @@ from mmengine.logging import MMLogger
 from torch.utils.flop_counter import (FlopCounterMode, sdpa_backward_flop_count,
                                       sdpa_flop_count)
 
-from mmtnt import PyramidTNT, TNTBackbone
-from mmtnt.deploy.export import BACKEND_NAMES
+# the model table, beside this file (run as a script or imported, tools/ is on sys.path)
+from benchmark_models import ATTENTION_SHAPES, MODELS, QUICK_SETTINGS, SETTINGS
 
 logger = MMLogger.get_instance('mmtnt_benchmark')
-
-# model name -> (description, factory(img_size) -> module whose forward(x) returns features)
-WINDOW_CFG = dict(window_size=14, global_attn_indices=(2, 5, 8, 11))
-
-
-def _timm(name: str):
-
-    def build(size):
-        import timm
-
-        class Features(torch.nn.Module):
-
-            def __init__(self):
-                super().__init__()
-                self.model = timm.create_model(name, pretrained=False, img_size=size,
-                                               num_classes=0)
-
-            def forward(self, x):
-                return self.model.forward_features(x)
-
-        return Features()
-
-    return build
-
-
-def _mmpretrain_tnt(size):
-    from mmpretrain.models.backbones import TNT
-    return TNT(arch='s', img_size=size)
-
-
-def _retinanet(size):
-    """RetinaNet-TNT-S of configs/retinanet_tnt_s.py from the batch to its dense outputs."""
-    from mmengine.config import Config
-
-    from mmtnt.deploy import build_graph
-    from mmtnt.utils import build_model
-    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs', 'retinanet_tnt_s.py'))
-    cfg.model.backbone.init_cfg = None
-    return build_graph(build_model(cfg))[0]
-
-
-def _toy(name: str):
-    """A toy config's model (configs/toy/NAME.py) from the batch to its dense outputs / logits."""
-
-    def build(size):
-        from mmengine.config import Config
-
-        from mmtnt.deploy import build_graph
-        from mmtnt.utils import build_model
-        path = osp.join(osp.dirname(__file__), '..', 'configs', 'toy', f'{name}.py')
-        return build_graph(build_model(Config.fromfile(path)))[0]
-
-    return build
 
 
 # calibration batches of the int8 rows: random images at the benchmark's size. Speed does not
@@ -168,70 +117,15 @@ class DeployedFeatures(torch.nn.Module):
         return '\n'.join(lines)
 
 
-def _compiled(base: str, **inductor_options):
-    return lambda size: torch.compile(MODELS[base][1](size), options=inductor_options or None)
-
-
-def _deployed(base: str, backend: str, precision: str):
-    return lambda size: DeployedFeatures(MODELS[base][1](size), size, backend, precision)
-
-
-MODELS: Dict[str, Tuple[str, Callable]] = {
-    'mmtnt': ('mmtnt TNTBackbone TNT-S', lambda size: TNTBackbone(arch='s')),  # fused_attn='auto'
-    'mmtnt_sdpa': ('mmtnt TNT-S, fused_attn=True',
-                   lambda size: TNTBackbone(arch='s', fused_attn=True)),
-    'mmtnt_manual': ('mmtnt TNT-S, fused_attn=False',
-                     lambda size: TNTBackbone(arch='s', fused_attn=False)),
-    'mmtnt_window': ('mmtnt TNT-S, window 14, global blocks 2/5/8/11',
-                     lambda size: TNTBackbone(arch='s', **WINDOW_CFG)),
-    'mmtnt_window_cp': ('mmtnt TNT-S, window 14 + with_cp',
-                        lambda size: TNTBackbone(arch='s', with_cp=True, **WINDOW_CFG)),
-    'mmtnt_ptnt': ('mmtnt PyramidTNT-S (4 stages)', lambda size: PyramidTNT(arch='s')),
-    'timm_tnt': ('timm tnt_s_patch16_224', _timm('tnt_s_patch16_224')),
-    'timm_deit': ('timm deit_small_patch16_224', _timm('deit_small_patch16_224')),
-    'mmpretrain_tnt': ('mmpretrain TNT-S', _mmpretrain_tnt),
-    'retinanet': ('mmtnt RetinaNet-TNT-S (no NMS)', _retinanet),
-    'retinanet_toy': ('mmtnt toy RetinaNet-TNT (no NMS)', _toy('retinanet_tnt_toy')),
-    'upernet_toy': ('mmtnt toy UperNet-TNT', _toy('upernet_tnt_toy')),
-}
-# other execution paths of the same models: name -> the model whose FLOPs / params it has
-BASE_MODEL: Dict[str, str] = {}
-for _base in ('mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'timm_tnt', 'retinanet'):
-    MODELS[f'{_base}_compile'] = (MODELS[_base][0] + ', torch.compile', _compiled(_base))
-    BASE_MODEL[f'{_base}_compile'] = _base
-for _base in ('mmtnt', 'timm_tnt'):
-    MODELS[f'{_base}_frozen'] = (MODELS[_base][0] + ', torch.compile + freezing',
-                                 _compiled(_base, freezing=True))
-    BASE_MODEL[f'{_base}_frozen'] = _base
-# exported: ONNX Runtime fp32 / int8, OpenVINO fp32 / bf16 / int8
-DEPLOYED = {'ort': ('onnxruntime', 'fp32'), 'ort_int8': ('onnxruntime', 'int8'),
-            'ov': ('openvino', 'fp32'), 'ov_bf16': ('openvino', 'bf16'),
-            'ov_int8': ('openvino', 'int8')}
-DEPLOYED_MODELS: Dict[str, Tuple[str, str]] = {}  # model name -> (backend, precision)
-for _base in ('mmtnt', 'retinanet', 'retinanet_toy', 'upernet_toy'):
-    for _suffix, (_backend, _precision) in DEPLOYED.items():
-        _name = f'{_base}_{_suffix}'
-        MODELS[_name] = (f'{MODELS[_base][0]}, {BACKEND_NAMES[_backend]} {_precision}',
-                         _deployed(_base, _backend, _precision))
-        BASE_MODEL[_name] = _base
-        DEPLOYED_MODELS[_name] = (_backend, _precision)
-FORWARD_ONLY = {n for n in MODELS if n.endswith('_frozen') or n in DEPLOYED_MODELS}
-# which models each setting compares (the windowed ones only where windows matter)
-SETTINGS = {
-    224: dict(batch=8, models=['mmtnt', 'mmtnt_sdpa', 'mmtnt_manual', 'mmtnt_compile',
-                               'mmtnt_sdpa_compile', 'mmtnt_manual_compile', 'mmtnt_frozen',
-                               'mmtnt_ptnt', 'timm_tnt', 'timm_tnt_compile',
-                               'timm_tnt_frozen', 'timm_deit', 'mmpretrain_tnt'] +
-              [f'mmtnt_{d}' for d in DEPLOYED]),
-    800: dict(batch=1, size=(800, 1344),
-              models=['mmtnt', 'mmtnt_compile', 'mmtnt_window', 'mmtnt_window_cp',
-                      'mmtnt_ptnt', 'timm_tnt', 'timm_deit', 'mmpretrain_tnt', 'retinanet',
-                      'retinanet_compile'] + [f'{m}_{d}' for m in ('mmtnt', 'retinanet')
-                                              for d in DEPLOYED]),
-    # the toy configs' models (128x128 images), PyTorch and deployed
-    128: dict(batch=8, models=[f'{m}{d}' for m in ('retinanet_toy', 'upernet_toy')
-                               for d in [''] + [f'_{r}' for r in DEPLOYED]]),
-}
+def create_model(name: str, size) -> torch.nn.Module:
+    """``MODELS[name]`` at image size ``size``: the eager model, compiled or deployed."""
+    spec = MODELS[name]
+    if spec.base is None:
+        return spec.build(size)
+    model = create_model(spec.base, size)
+    if spec.backend is not None:
+        return DeployedFeatures(model, size, spec.backend, spec.precision)
+    return torch.compile(model, options=spec.compile_options or None)
 
 
 def matmul_peak(device: str, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -265,7 +159,7 @@ def _step(model, x, backward: bool, amp: Optional[str]):
 
 
 def _build(name, size, device, backward):
-    model = MODELS[name][1](size)
+    model = create_model(name, size)
     if isinstance(model, DeployedFeatures):
         return model
     model = model.to(device)
@@ -365,18 +259,18 @@ def available(names: List[str], size, device: str = 'cpu') -> List[str]:
     out = []
     for name in names:
         try:
-            if name in DEPLOYED_MODELS:
+            spec = MODELS[name]
+            if spec.backend is not None:
                 if device != 'cpu':
                     raise ValueError(f'ONNX Runtime / OpenVINO rows run on the CPU, not {device}')
-                backend, precision = DEPLOYED_MODELS[name]
-                __import__(backend)  # built (exported) once, when timed
-                if precision == 'int8':
+                __import__(spec.backend)  # built (exported) once, when timed
+                if spec.precision == 'int8':
                     __import__('onnxruntime')  # the quantizer, for either backend
-                if precision == 'bf16':
+                if spec.precision == 'bf16':
                     from mmtnt.deploy import check_bf16_cpu
                     check_bf16_cpu()
             else:
-                MODELS[name][1](size)
+                create_model(name, size)
             out.append(name)
         except (ImportError, ValueError) as e:
             logger.info(f'skipping {name}: {e}')
@@ -391,12 +285,12 @@ def run_setting(size, batch, names, repeats, device, amp, peak, memory_of=()) ->
     x = torch.randn(batch, 3, *size, device=device)
     rows = []
     for backward in (False, True):
-        step_names = [n for n in names if not (backward and n in FORWARD_ONLY)]
+        step_names = [n for n in names if not (backward and MODELS[n].forward_only)]
         models = {n: _build(n, size, device, backward) for n in step_names}
         flops, params = {}, {}
         for n in step_names:
-            counted = models[n] if n not in BASE_MODEL else _build(BASE_MODEL[n], size, device,
-                                                                   backward)
+            base = MODELS[n].base
+            counted = models[n] if base is None else _build(base, size, device, backward)
             flops[n] = count_flops(counted, x, backward)
             params[n] = sum(p.numel() for p in counted.parameters())
         times = {n: [] for n in names}
@@ -423,9 +317,9 @@ def run_setting(size, batch, names, repeats, device, amp, peak, memory_of=()) ->
                                 profiled=DeployedFeatures.profile)
                 if DeployedFeatures.profile:
                     logger.info(models[n].profile_table(
-                        x, f'{MODELS[n][0]}, {size[0]}x{size[1]} batch {batch}'))
+                        x, f'{MODELS[n].label}, {size[0]}x{size[1]} batch {batch}'))
         del models
-    measured = [r for r in rows if r['model'] in memory_of and r['model'] not in BASE_MODEL]
+    measured = [r for r in rows if r['model'] in memory_of and MODELS[r['model']].base is None]
     peaks = measure_memory([(r['model'], size, batch, r['backward']) for r in measured], device,
                            amp)
     for r, peak_bytes in zip(measured, peaks):
@@ -448,8 +342,8 @@ def report(rows: List[dict]) -> str:
             t_ratio = f'{r["seconds"] / base["seconds"]:.2f}x' if base else '-'
             m_ratio = (f'{r["memory"] / base["memory"]:.2f}x' if base and None not in (
                 r['memory'], base['memory']) else '-')
-            label = MODELS[r['model']][0]
-            if r.get('runs') and r['runs'] != DEPLOYED_MODELS[r['model']][1]:
+            label = MODELS[r['model']].label
+            if r.get('runs') and r['runs'] != MODELS[r['model']].precision:
                 label += f' (runs {r["runs"]})'  # the backend's own account
             lines.append(f'| {label} | {r["params"] / 1e6:.1f} M | '
                          f'{r["gflops_per_img"]:.1f} | {r["img_per_s"]:.2f} | '
@@ -463,11 +357,6 @@ def _groups(rows):
     for r in rows:
         groups.setdefault((tuple(r['size']), r['backward']), []).append(r)
     return groups
-
-
-# TNT-S's attention at 224, batch 8, as (B, heads, tokens, head_dim): what fused_attn='auto' picks
-ATTENTION_SHAPES = {'inner (16 words)': (8 * 196, 4, 16, 6),
-                    'outer (197 patches)': (8, 6, 197, 64)}
 
 
 def time_attention_kernels(repeats: int, device: str, dtype: Optional[str] = None) -> str:
@@ -505,7 +394,8 @@ def time_attention_kernels(repeats: int, device: str, dtype: Optional[str] = Non
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Benchmark TNT implementations')
-    parser.add_argument('--sizes', nargs='+', type=int, default=[224, 800], choices=[128, 224, 800],
+    parser.add_argument('--sizes', nargs='+', type=int, default=[224, 800],
+                        choices=sorted(SETTINGS),
                         help='224: 224x224 batch 8; 800: 800x1344 batch 1; 128: the toy RetinaNet and '
                         'UperNet at 128x128 batch 8')
     parser.add_argument('--repeats', type=int, default=5)
@@ -549,23 +439,17 @@ def main():
     logger.info(f'device {args.device} ({f"autocast {amp}" if amp else "fp32"}), threads '
                 f'{torch.get_num_threads()}, measured 2048^3 matmul peak '
                 f'{peak / 1e9:.0f} GFLOP/s')
-    rows = []
     if args.quick:
-        # memory of mmtnt and timm only (their ratio): each is a subprocess of its own
-        rows += run_setting((64, 96), 2, ['mmtnt', 'mmtnt_ptnt', 'timm_tnt'], 1, args.device,
-                            amp, peak, () if args.no_memory else ('mmtnt', 'timm_tnt'))
-        # a whole (toy) detector, and deployed: OpenVINO fp32 / bf16 / int8 (the ONNX Runtime
-        # rows go through the same DeployedFeatures); those this machine cannot run are skipped
-        rows += run_setting((64, 64), 2, [f'retinanet_toy{d}' for d in ('', '_ov', '_ov_int8',
-                                                                         '_ov_bf16')],
-                            1, args.device, amp, peak)
+        settings, repeats, wanted = QUICK_SETTINGS, 1, None
     else:
-        for s in args.sizes:
-            setting = SETTINGS[s]
-            size = setting.get('size', (s, s))
-            names = [n for n in setting['models'] if not args.models or n in args.models]
-            rows += run_setting(size, setting['batch'], names, args.repeats,
-                                args.device, amp, peak, () if args.no_memory else names)
+        settings, repeats, wanted = [SETTINGS[s] for s in args.sizes], args.repeats, args.models
+    rows = []
+    for setting in settings:
+        names = [n for n in setting.models if not wanted or n in wanted]
+        memory_of = () if args.no_memory else (
+            names if setting.memory is None else setting.memory)
+        rows += run_setting(setting.size, setting.batch, names, repeats, args.device, amp, peak,
+                            memory_of)
     logger.info(report(rows))
     if args.json:
         with open(args.json, 'w') as f:

@@ -3,6 +3,8 @@ from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
+from mmtnt.utils.config_type import type_name
+
 
 def enable_long_run_safety(cfg: Config, load_from_if_fresh=None) -> Config:
     """Make ``cfg``'s checkpoint hook a :class:`~mmtnt.engine.SafeCheckpointHook` (mmengine's
@@ -28,17 +30,13 @@ def enable_long_run_safety(cfg: Config, load_from_if_fresh=None) -> Config:
         checkpoint['load_from_if_fresh'] = load_from_if_fresh
     hooks['checkpoint'] = checkpoint
     custom = list(cfg.get('custom_hooks', None) or [])
-    if not any(_type_name(h.get('type')).endswith('PreemptionHook') for h in custom):
+    if not any(type_name(h.get('type')).endswith('PreemptionHook') for h in custom):
         custom.append(dict(type='PreemptionHook'))
     cfg.custom_hooks = custom
     if 'runner_type' not in cfg:
         cfg.runner_type = 'PreemptibleRunner'
-    elif not _type_name(cfg.runner_type).endswith('PreemptibleRunner'):
+    elif not type_name(cfg.runner_type).endswith('PreemptibleRunner'):
         print_log(f'runner_type={cfg.runner_type!r}: its data-loader workers keep torch\'s signal '
                   f'handling (a SIGTERM to the process group kills them); PreemptibleRunner '
                   f'makes them ignore the stop signals.', logger='current', level=30)
     return cfg
-
-
-def _type_name(type_) -> str:
-    return type_ if isinstance(type_, str) else getattr(type_, '__name__', str(type_))

@@ -32,6 +32,8 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.logging import print_log
 from torch.utils.data import Dataset, Sampler
 
+from mmtnt.utils.config_type import type_name
+
 #: message-hub key of the data position saved with each checkpoint
 DATA_STATE_KEY = 'mmtnt_data_state'
 _MASK64 = (1 << 64) - 1
@@ -448,11 +450,6 @@ def data_state(batch_sampler: ResumableBatchSampler, places: List[dict],
                 iteration=iteration, ranks=copy.deepcopy(places))
 
 
-def _type_name(type_) -> str:
-    name = type_ if isinstance(type_, str) else getattr(type_, '__name__', str(type_))
-    return name.rsplit('.', 1)[-1]
-
-
 _SAMPLER_KINDS = {'DefaultSampler': False, 'InfiniteSampler': True}
 
 
@@ -464,10 +461,10 @@ def resumable_loader_cfg(cfg: dict) -> dict:
     run then draws the batches already trained again, as mmengine does)."""
     sampler = dict(cfg.get('sampler') or {})
     batch = cfg.get('batch_sampler')
-    kind = _SAMPLER_KINDS.get(_type_name(sampler.get('type')))
-    batch_kind = None if batch is None else _type_name(batch.get('type'))
+    kind = _SAMPLER_KINDS.get(type_name(sampler.get('type')))
+    batch_kind = None if batch is None else type_name(batch.get('type'))
     if kind is None or batch_kind not in (None, 'AspectRatioBatchSampler'):
-        print_log(f'Training sampler {_type_name(sampler.get("type"))}'
+        print_log(f'Training sampler {type_name(sampler.get("type"))}'
                   f'{f" with {batch_kind}" if batch_kind else ""}: a resumed run loads the '
                   f'batches already trained again to reach its position (mmengine\'s resume); '
                   f'DefaultSampler / InfiniteSampler (with AspectRatioBatchSampler) resume at '

@@ -4,19 +4,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmcv.cnn import build_activation_layer
 from mmengine.model.weight_init import trunc_normal_
-from torch.utils.checkpoint import checkpoint
 
+from mmtnt.checkpoint.backbone import load_backbone_checkpoint
 from mmtnt.checkpoint.convert import ConvertResult, convert_pyramid_tnt_checkpoint
 from mmtnt.layers import (FusedAttn, PyramidStem, PyramidTNTStage, SentenceAggregation,
                           WordAggregation, pad_to_multiple, resample_patch_pos, resample_rel_pos,
                           words_to_map)
 from mmtnt.registry import MODELS
-from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
-                     PretrainedBackbone, freeze, init_transformer_weights,
-                     normalize_indices)
-from mmtnt.checkpoint.backbone import load_backbone_checkpoint
+from .common import BaseBackbone, check_image_batch, freeze, init_transformer_weights, norm_builder
 
 
 def _widths(depths: List[int], outer: int, inner: int, heads: int, inner_heads: int,
@@ -36,13 +33,12 @@ ARCH_SETTINGS: Dict[str, dict] = {
     'm': _widths([2, 8, 6, 2], 192, 12, 4, 2, img_size=256),
     'b': _widths([2, 10, 6, 2], 256, 16, 4, 2, img_size=256),
 }
-_ARCH_KEYS = {'depths', 'outer_dims', 'inner_dims', 'outer_heads', 'inner_heads'}
 SR_RATIOS = (4, 2, 1, 1)
 STEM_STRIDE = 8
 
 
 @MODELS.register_module()
-class PyramidTNT(PretrainedBackbone):
+class PyramidTNT(BaseBackbone):
     """PyramidTNT backbone for any input size.
 
     A convolutional stem gives stride-8 patches of 4 x 4 stride-2 words; four stages of TNT
@@ -85,6 +81,12 @@ class PyramidTNT(PretrainedBackbone):
             its position tables resampled.
     """
 
+    arch_name = 'PyramidTNT'
+    arch_zoo = ARCH_SETTINGS
+    arch_keys = frozenset({'depths', 'outer_dims', 'inner_dims', 'outer_heads', 'inner_heads'})
+    optional_arch_keys = frozenset({'img_size'})
+    stage_unit = 'stages'
+
     def __init__(self,
                  arch: Union[str, dict] = 's',
                  in_channels: int = 3,
@@ -104,43 +106,21 @@ class PyramidTNT(PretrainedBackbone):
                  stem_norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        arch = self._parse_arch(arch)
-        self.arch_settings = arch
-        num_stages = len(arch['depths'])
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
-        self.in_channels = in_channels
-        self.out_indices = normalize_indices(out_indices, num_stages, 'out_indices', 'stages')
-        self.word_out_indices = normalize_indices(word_out_indices, num_stages, 'word_out_indices',
-                                                  'stages')
-        if not self.out_indices and not self.word_out_indices:
-            raise ValueError('out_indices and word_out_indices are both empty: name at least one '
-                             f'stage (0..{num_stages - 1}) whose features PyramidTNT returns.')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be an int in -1..{num_stages} (-1: none, 0: the '
-                             f'stem, k: the stem and stages 0..k-1), got {frozen_stages!r}.')
-        self.frozen_stages = frozen_stages
-        check_drop_path_rate(drop_path_rate)
-        check_token_norm(norm_cfg)
-        self.with_cp = with_cp
+        super().__init__(arch, in_channels, frozen_stages, drop_path_rate, norm_cfg, with_cp,
+                         init_cfg)
+        arch = self.arch_settings
+        self.out_indices, self.word_out_indices = self._output_indices(
+            out_indices, word_out_indices, 'word_out_indices')
         self.out_channels = [arch['outer_dims'][i] for i in self.out_indices] + \
             [arch['inner_dims'][i] for i in self.word_out_indices]
         if pretrain_img_size is None:
             pretrain_img_size = arch.get('img_size', 256)
-        if isinstance(pretrain_img_size, int):
-            pretrain_img_size = (pretrain_img_size, pretrain_img_size)
-        self.pos_grid = (pretrain_img_size[0] // STEM_STRIDE, pretrain_img_size[1] // STEM_STRIDE)
-
-        def norm_layer(dim: int) -> nn.Module:
-            return build_norm_layer(norm_cfg, dim)[1]
-
-        def stem_norm(dim: int) -> nn.Module:
-            return build_norm_layer(stem_norm_cfg, dim)[1]
-
+        self.pos_grid = self._pretrain_grid(pretrain_img_size, STEM_STRIDE)
+        norm_layer = norm_builder(norm_cfg)
         act_layer = build_activation_layer(act_cfg).__class__
         outer, inner = arch['outer_dims'], arch['inner_dims']
-        self.stem = PyramidStem(in_channels, outer[0], inner[0], norm_layer=stem_norm)
+        self.stem = PyramidStem(in_channels, outer[0], inner[0],
+                                norm_layer=norm_builder(stem_norm_cfg))
         self.outer_pos = nn.Parameter(torch.zeros(1, self.pos_grid[0] * self.pos_grid[1],
                                                   outer[0]))
         self.inner_pos = nn.Parameter(torch.zeros(1, 16, inner[0]))
@@ -168,23 +148,15 @@ class PyramidTNT(PretrainedBackbone):
         self._init_default_weights()
         self._freeze_stages()
 
+    @classmethod
+    def _check_arch(cls, arch: dict) -> None:
+        if any(len(arch[k]) != 4 for k in cls.arch_keys):
+            raise ValueError(f'A custom PyramidTNT arch needs four entries (one per stage) '
+                             f'for each of {sorted(cls.arch_keys)}; got {arch}.')
+
     @staticmethod
-    def _parse_arch(arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in ARCH_SETTINGS:
-                raise ValueError(f'Unknown PyramidTNT arch {arch!r}: use one of '
-                                 f'{sorted(ARCH_SETTINGS)} or a dict with keys '
-                                 f'{sorted(_ARCH_KEYS)}.')
-            return dict(ARCH_SETTINGS[arch.lower()])
-        if isinstance(arch, dict):
-            if not _ARCH_KEYS <= set(arch) or not set(arch) <= _ARCH_KEYS | {'img_size'}:
-                raise ValueError(f'A custom PyramidTNT arch needs exactly the keys '
-                                 f'{sorted(_ARCH_KEYS)} (optionally img_size); got {sorted(arch)}.')
-            if any(len(arch[k]) != 4 for k in _ARCH_KEYS):
-                raise ValueError(f'A custom PyramidTNT arch needs four entries (one per stage) '
-                                 f'for each of {sorted(_ARCH_KEYS)}; got {arch}.')
-            return dict(arch)
-        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
+    def _count_stages(arch: dict) -> int:
+        return len(arch['depths'])
 
     # ------------------------------------------------------------------ weights
     def _init_default_weights(self) -> None:
@@ -212,21 +184,17 @@ class PyramidTNT(PretrainedBackbone):
         def adapt(state: Dict[str, torch.Tensor], result: ConvertResult) -> None:
             pos = state.get('outer_pos')
             if pos is not None and pos.shape != self.outer_pos.shape:
-                side = int(round(pos.shape[1]**0.5))
-                if side * side != pos.shape[1]:
-                    raise ValueError(f'outer_pos holds {pos.shape[1]} tokens, not a square grid.')
-                state['outer_pos'] = resample_patch_pos(pos, self.pos_grid, (side, side), 0)
+                grid = self._square_grid(pos.shape[1], 'outer_pos')
+                state['outer_pos'] = resample_patch_pos(pos, self.pos_grid, grid, 0)
             for i, stage in enumerate(self.stages):
                 key = f'stages.{i}.relative_pos'
                 bias = state.get(key)
                 if bias is None or bias.shape == stage.relative_pos.shape:
                     continue
-                q_side = int(round(bias.shape[2]**0.5))
-                k_side = int(round(bias.shape[3]**0.5))
-                if q_side**2 != bias.shape[2] or k_side**2 != bias.shape[3]:
-                    raise ValueError(f'{key} of shape {tuple(bias.shape)} is not square grids.')
-                state[key] = resample_rel_pos(bias, stage.pos_grid, stage.key_grid,
-                                              (q_side, q_side), (k_side, k_side))
+                state[key] = resample_rel_pos(
+                    bias, stage.pos_grid, stage.key_grid,
+                    self._square_grid(bias.shape[2], f'{key} (query grid)'),
+                    self._square_grid(bias.shape[3], f'{key} (key grid)'))
 
         load_backbone_checkpoint(self, filename, convert_pyramid_tnt_checkpoint, adapt)
 
@@ -271,11 +239,7 @@ class PyramidTNT(PretrainedBackbone):
             if torch.is_autocast_enabled(x.device.type):  # cast once, not in every block
                 bias = bias.to(torch.get_autocast_dtype(x.device.type))
             for block in stage.blocks:
-                if self.with_cp and self.training and torch.is_grad_enabled():
-                    words, patches = checkpoint(block, words, patches, grid, bias,
-                                                use_reentrant=False)
-                else:
-                    words, patches = block(words, patches, grid, bias)
+                words, patches = self._run_block(block, words, patches, grid, bias)
             if i in self.out_indices:
                 out = self.norm(patches) if i == len(self.stages) - 1 else patches
                 outs.append(out.reshape(B, grid[0], grid[1], -1).permute(0, 3, 1, 2).contiguous())

@@ -3,18 +3,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmcv.cnn import build_activation_layer
 from mmengine.model.weight_init import trunc_normal_
-from torch.utils.checkpoint import checkpoint
 
+from mmtnt.checkpoint.backbone import load_backbone_checkpoint
 from mmtnt.checkpoint.convert import LEGACY_LAYOUTS, ConvertResult, convert_tnt_checkpoint
 from mmtnt.layers import (FusedAttn, PixelEmbed, TNTBlock, WordToPatch, resample_patch_pos,
                           words_to_map)
 from mmtnt.registry import MODELS
-from .common import (check_drop_path_rate, check_image_batch, check_token_norm,
-                     PretrainedBackbone, freeze, init_transformer_weights,
-                     normalize_indices)
-from mmtnt.checkpoint.backbone import load_backbone_checkpoint
+from .common import (BaseBackbone, check_image_batch, freeze, init_transformer_weights,
+                     norm_builder, normalize_indices)
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
     # TNT-S: 23.8M params, 81.5 top-1 (paper)
@@ -22,11 +20,10 @@ ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
     # TNT-B: 65.6M params, 82.9 top-1 (paper)
     'b': dict(embed_dims=640, inner_dims=40, num_layers=12, num_heads=10, inner_num_heads=4),
 }
-_ARCH_KEYS = set(ARCH_SETTINGS['s'])
 
 
 @MODELS.register_module()
-class TNTBackbone(PretrainedBackbone):
+class TNTBackbone(BaseBackbone):
     """Transformer-iN-Transformer backbone (Han et al., NeurIPS 2021) for any input size.
 
     Each 16x16 patch is split into 4x4 visual words. An inner transformer mixes the words of each
@@ -73,6 +70,10 @@ class TNTBackbone(PretrainedBackbone):
             position grid resampled.
     """
 
+    arch_name = 'TNT'
+    arch_zoo = ARCH_SETTINGS
+    arch_keys = frozenset(ARCH_SETTINGS['s'])
+
     def __init__(self,
                  arch: Union[str, Dict[str, int]] = 's',
                  in_channels: int = 3,
@@ -97,24 +98,13 @@ class TNTBackbone(PretrainedBackbone):
                  norm_cfg: dict = dict(type='LN'),
                  act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.arch_settings = self._parse_arch(arch)
+        super().__init__(arch, in_channels, frozen_stages, drop_path_rate, norm_cfg, with_cp,
+                         init_cfg)
         embed_dims = self.embed_dims = self.arch_settings['embed_dims']
         inner_dims = self.inner_dims = self.arch_settings['inner_dims']
         self.num_layers = num_layers = self.arch_settings['num_layers']
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
-        self.in_channels = in_channels
-        self.out_indices = normalize_indices(out_indices, num_layers, 'out_indices')
-        self.pixel_out_indices = normalize_indices(pixel_out_indices, num_layers,
-                                                   'pixel_out_indices')
-        if not self.out_indices and not self.pixel_out_indices:
-            raise ValueError('out_indices and pixel_out_indices are both empty: name at least one '
-                             f'block (0..{num_layers - 1}) whose features TNTBackbone returns.')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_layers:
-            raise ValueError(f'frozen_stages must be an int in -1..{num_layers} (-1: none, 0: the '
-                             f'stem, k: the stem and blocks 0..k-1), got {frozen_stages!r}.')
-        self.frozen_stages = frozen_stages
+        self.out_indices, self.pixel_out_indices = self._output_indices(
+            out_indices, pixel_out_indices, 'pixel_out_indices')
         if not isinstance(window_size, int) or window_size < 0:
             raise ValueError(f'window_size must be an int >= 0 (0: global attention), got '
                              f'{window_size!r}.')
@@ -125,17 +115,9 @@ class TNTBackbone(PretrainedBackbone):
             raise ValueError(f'global_attn_indices={tuple(global_attn_indices)} only applies with '
                              f'windowed attention: set window_size > 0 (e.g. 14), or drop '
                              f'global_attn_indices (every block is global without windows).')
-        check_drop_path_rate(drop_path_rate)
-        check_token_norm(norm_cfg)
-        self.with_cp = with_cp
         self.legacy = legacy
-        if isinstance(pretrain_img_size, int):
-            pretrain_img_size = (pretrain_img_size, pretrain_img_size)
-        self.pos_grid = (pretrain_img_size[0] // patch_size, pretrain_img_size[1] // patch_size)
-
-        def norm_layer(dim: int) -> nn.Module:
-            return build_norm_layer(norm_cfg, dim)[1]
-
+        self.pos_grid = self._pretrain_grid(pretrain_img_size, patch_size)
+        norm_layer = norm_builder(norm_cfg)
         act_layer = build_activation_layer(act_cfg).__class__
 
         self.pixel_embed = PixelEmbed(in_channels, inner_dims, patch_size, inner_stride, legacy)
@@ -166,18 +148,8 @@ class TNTBackbone(PretrainedBackbone):
         self._freeze_stages()
 
     @staticmethod
-    def _parse_arch(arch: Union[str, Dict[str, int]]) -> Dict[str, int]:
-        if isinstance(arch, str):
-            if arch.lower() not in ARCH_SETTINGS:
-                raise ValueError(f'Unknown TNT arch {arch!r}: use one of {sorted(ARCH_SETTINGS)} or '
-                                 f'a dict with keys {sorted(_ARCH_KEYS)}.')
-            return dict(ARCH_SETTINGS[arch.lower()])
-        if isinstance(arch, dict):
-            if set(arch) != _ARCH_KEYS:
-                raise ValueError(f'A custom TNT arch needs exactly the keys {sorted(_ARCH_KEYS)}; '
-                                 f'got {sorted(arch)}.')
-            return dict(arch)
-        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}.')
+    def _count_stages(arch: Dict[str, int]) -> int:
+        return arch['num_layers']
 
     # ------------------------------------------------------------------ weights
     def _init_default_weights(self) -> None:
@@ -203,13 +175,10 @@ class TNTBackbone(PretrainedBackbone):
             if is_legacy != self.legacy and result.layout != 'mmtnt':
                 raise ValueError(f'it holds {result.layout!r} TNT weights; build the backbone '
                                  f'with legacy={is_legacy} to load them.')
-            if 'patch_pos' in state and state['patch_pos'].shape != self.patch_pos.shape:
-                n = state['patch_pos'].shape[1] - 1
-                side = int(round(n**0.5))
-                if side * side != n:
-                    raise ValueError(f'patch_pos holds {n} grid tokens, not a square grid.')
-                state['patch_pos'] = resample_patch_pos(state['patch_pos'], self.pos_grid,
-                                                        (side, side))
+            pos = state.get('patch_pos')
+            if pos is not None and pos.shape != self.patch_pos.shape:
+                grid = self._square_grid(pos.shape[1] - 1, 'patch_pos')  # after the class token
+                state['patch_pos'] = resample_patch_pos(pos, self.pos_grid, grid)
 
         load_backbone_checkpoint(self, filename, convert_tnt_checkpoint, adapt)
 
@@ -245,10 +214,7 @@ class TNTBackbone(PretrainedBackbone):
         outs, pixel_outs = [], []
         last = max(self.out_indices + self.pixel_out_indices)
         for i, block in enumerate(self.blocks[:last + 1]):
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                words, patches = checkpoint(block, words, patches, grid, use_reentrant=False)
-            else:
-                words, patches = block(words, patches, grid)
+            words, patches = self._run_block(block, words, patches, grid)
             if i in self.out_indices:
                 out = self.norm(patches) if i == self.num_layers - 1 else patches
                 outs.append(out[:, 1:].reshape(B, grid[0], grid[1], -1).permute(0, 3, 1, 2)
