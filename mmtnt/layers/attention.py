@@ -45,7 +45,8 @@ FusedAttn = Union[bool, str]
 #   inner, outer (197 tokens at 224, 1025 at 512: 1024 patches and the class token) and windowed
 #   attention, each measured faster with the manual kernel (docs/advanced/speed.md). At 4201 keys
 #   (800x1344) SDPA is faster again; lengths between were not measured.
-# float16 keeps SDPA: CPUs have no fast float16 matmul, which the manual kernel would run on.
+# float16 follows the float32 rule (the manual kernel for at most SHORT_ATTENTION keys that
+# autograd records); longer float16 attention keeps SDPA.
 SHORT_ATTENTION = 32
 BF16_MANUAL_ATTENTION = 1025
 
@@ -63,8 +64,8 @@ def use_fused_kernel(fused: FusedAttn, q: torch.Tensor, k: torch.Tensor) -> bool
     """Whether ``fused`` runs ``scaled_dot_product_attention`` for these queries / keys.
 
     ``'auto'`` picks the manual kernel only on a CPU: in bfloat16 for at most
-    :data:`BF16_MANUAL_ATTENTION` keys, in float32 for at most :data:`SHORT_ATTENTION` keys
-    while autograd records it; SDPA everywhere else.
+    :data:`BF16_MANUAL_ATTENTION` keys, in float32 and float16 for at most
+    :data:`SHORT_ATTENTION` keys while autograd records it; SDPA everywhere else.
     """
     if fused != 'auto':
         return fused
