@@ -1,4 +1,4 @@
-"""mmtnt: Transformer-iN-Transformer backbones for MMDetection 3.x and MMSegmentation 1.x.
+"""mmtnt: Transformer-iN-Transformer backbones for MMDetection 3.3 and MMSegmentation 1.2.
 
 Exact, tested versions are pinned in tools/constraints.txt and installed by tools/setup_env.sh;
 the ranges below are what mmtnt itself needs.
@@ -70,10 +70,13 @@ setup(
     include_package_data=True,
     package_data={'mmtnt': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
     entry_points={'console_scripts': ['mmtnt-train=mmtnt.cli:train', 'mmtnt-test=mmtnt.cli:test']},
-    # what has run: Python 3.11 (3.12 on the GPU check), torch 2.12.1 (tools/constraints.txt)
+    # The ranges docs/get_started.md states (tests/test_packaging.py compares them); lower bounds
+    # are the tested releases (tools/constraints.txt). torch < 2.14: its extension headers need
+    # C++20, which mmcv 2.1.0's C++17 build rejects; numpy < 2: the tested stack's numpy 1.
     python_requires='>=3.11',
     install_requires=[
-        'torch>=2.12',
+        'torch>=2.12,<2.14',
+        'numpy<2',
         'mmengine>=0.10.7,<0.11',
         'mmcv>=2.1.0,<2.2.0',
         'mmdet>=3.3.0,<3.4',

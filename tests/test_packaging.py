@@ -1,6 +1,7 @@
-"""The wheel carries configs, tools, the model index and the LICENSE (OpenMMLab's .mim layout);
-installed from it, outside the clone, mmtnt trains and tests a toy config and a user's config
-that starts from an installed one."""
+"""The wheel carries configs, tools, the model index and the LICENSE (OpenMMLab's .mim layout)
+and requires the version ranges docs/get_started.md states; installed from it, outside the
+clone, mmtnt trains and tests a toy config and a user's config that starts from an installed
+one."""
 import os
 import re
 import subprocess
@@ -41,6 +42,42 @@ def test_wheel_carries_configs_tools_and_license(wheel):
     assert 'mmtnt-train = mmtnt.cli:train' in entry_points
     metadata = zipfile.ZipFile(wheel).read(f'{dist_info}/METADATA').decode()
     assert 'License: Apache-2.0' in metadata and '# mmtnt' in metadata  # README as description
+
+
+# what docs/get_started.md's prerequisites table states as the package's ranges
+BOUNDED = ('python', 'torch', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation')
+SPECIFIER = re.compile(r'`([A-Za-z][\w.-]*(?:>=|<=|==|!=|~=|<|>)[0-9][\w.*]*'
+                       r'(?:,(?:>=|<=|==|!=|~=|<|>)[0-9][\w.*]*)*)`')
+
+
+def test_wheel_requires_the_documented_ranges(wheel):
+    """The wheel's Requires-Python and Requires-Dist bound python, torch, numpy, mmengine, mmcv,
+    mmdet and mmseg exactly as get started's prerequisites table says, each with an upper
+    bound."""
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    whl = zipfile.ZipFile(wheel)
+    dist_info = next(n.split('/')[0] for n in whl.namelist() if n.endswith('.dist-info/METADATA'))
+    required = {}
+    for line in whl.read(f'{dist_info}/METADATA').decode().splitlines():
+        key, _, value = line.partition(': ')
+        if key == 'Requires-Python':
+            required['python'] = SpecifierSet(value)
+        elif key == 'Requires-Dist':
+            req = Requirement(value)
+            if req.marker is None:  # not an extra's
+                required[req.name] = req.specifier
+    doc = (ROOT / 'docs' / 'get_started.md').read_text()
+    table = doc.split('## Prerequisites', 1)[1].split('\n## ', 1)[0]
+    documented = {}
+    for text in SPECIFIER.findall(table):
+        req = Requirement(text)
+        assert documented.setdefault(req.name, req.specifier) == req.specifier, text
+    for name in BOUNDED:
+        assert name in documented, f'get_started.md states no range for {name}'
+        assert required.get(name) == documented[name], (name, required.get(name))
+        if name != 'python':
+            assert any(s.operator in ('<', '<=', '==') for s in required[name]), name
 
 
 def test_model_index_lists_every_config():

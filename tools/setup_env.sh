@@ -48,15 +48,16 @@ else
     TOOLCHAIN=$($PY tools/cuda_toolchain.py ensure)  # stops here, with what to do, if none fits
     eval "$TOOLCHAIN"
     step "mmcv 2.1.0 with CPU and CUDA ops for $TORCH_CUDA_ARCH_LIST: building from source" \
-         "(about 140 CPU-minutes for one architecture: 70 min on 2 cores, 6-9 on 16)"
+         "(times: docs/get_started.md#set-up-times)"
     export FORCE_CUDA=1
     NO_CACHE=--no-cache-dir  # pip's cache may hold a wheel built without CUDA ops
   else
-    step "mmcv 2.1.0 with compiled ops: building from source (15-35 min on 2 cores)"
-    NO_CACHE=
+    step "mmcv 2.1.0 with compiled ops: building from source (times: docs/get_started.md#set-up-times)"
+    NO_CACHE=  # a wheel from pip's cache is taken if it holds the compiled ops (checked below)
   fi
   # The wheel first: the installed mmcv (or mmcv-lite, which shares its files) is replaced only
-  # once the build has succeeded. A cached wheel without compiled ops is not taken.
+  # once the build has succeeded. A cached wheel without compiled ops (no mmcv/_ext) is not
+  # taken: it is built anew without the cache.
   WHEELS=$(mktemp -d)
   trap 'rm -rf "$WHEELS"' EXIT
   build_mmcv() {
@@ -83,5 +84,6 @@ step "mmpretrain (peer TNT for the tests; --no-deps, its imports listed explicit
 $PIP --no-deps mmpretrain
 $PIP importlib_metadata einops modelindex rich mat4py
 
+# mmcv.ops imports and its nms / RoIAlign run (with --cuda: on the GPU against the CPU)
 $PY tools/cuda_toolchain.py check-mmcv $([ $CUDA_OPS = 1 ] && echo --cuda)
 $PY -c 'import numpy, onnxruntime, openvino, torch, mmcv, mmdet, mmseg, timm, mmpretrain, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'

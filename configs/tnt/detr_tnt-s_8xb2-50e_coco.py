@@ -4,7 +4,7 @@
 # MMDetection has no DETR model base: the backbone comes from configs/_base_/models/tnt_s.py.
 _base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py', '../_base_/models/tnt_s.py']
 
-pretrained = 'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/tnt_s_81.5.pth.tar'  # noqa: E501
+pretrained = _base_.tnt_s_imagenet  # the official ImageNet TNT-S weights
 tnt_dims = _base_.tnt_dims
 max_epochs = 50
 

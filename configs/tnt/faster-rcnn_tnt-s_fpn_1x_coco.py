@@ -6,6 +6,6 @@ _base_ = [
     '../_base_/schedules/tnt_adamw_1x.py', 'mmdet::_base_/default_runtime.py'
 ]
 
-pretrained = 'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/tnt_s_81.5.pth.tar'  # noqa: E501
+pretrained = _base_.tnt_s_imagenet  # the official ImageNet TNT-S weights
 
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

@@ -9,7 +9,7 @@ _base_ = [
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
 ]
 
-pretrained = 'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/tnt_s_81.5.pth.tar'  # noqa: E501
+pretrained = _base_.tnt_s_imagenet  # the official ImageNet TNT-S weights
 crop_size = (512, 512)
 
 model = dict(

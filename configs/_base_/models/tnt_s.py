@@ -15,3 +15,7 @@ tnt_s_backbone = dict(
     out_indices=(11, ),  # the last block
     final_norm=True,
     drop_path_rate=0.1)
+
+# The official ImageNet-1k TNT-S weights (81.5 top-1; docs/user_guides/weights.md): the full
+# configs start from them (downloaded once into the torch.hub cache, read with safe loading)
+tnt_s_imagenet = 'https://github.com/huawei-noah/Efficient-AI-Backbones/releases/download/tnt/tnt_s_81.5.pth.tar'  # noqa: E501
