@@ -1,8 +1,15 @@
+"""Shared by every test folder: the ``slow`` marker, a fixed seed per test, the toy data set (once a
+session). Helpers that tests import live in the ``helpers`` package beside this file."""
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
-# a TNT small enough for fast CPU tests; same structure as TNT-S
-TINY_ARCH = dict(embed_dims=48, inner_dims=8, num_layers=3, num_heads=4, inner_num_heads=2)
+# tests/ on sys.path, so that every test folder imports ``helpers`` (pytest's default "prepend"
+# import mode puts it there too, as the rootdir of this conftest; said here for other modes)
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
 
 def pytest_configure(config):
@@ -12,14 +19,6 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
-
-
-def randomize_(module: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
-    """Perturb every parameter so that parity tests do not pass on symmetric default inits."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(torch.randn_like(p) * std)
-    return module
 
 
 @pytest.fixture(scope='session')

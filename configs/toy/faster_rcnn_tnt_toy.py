@@ -1,8 +1,8 @@
 # Faster R-CNN-TNT on the built-in toy shapes set with the TNT paper's multi-block adapter, as
 # configs/tnt/faster-rcnn_tnt-s_fpn_1x_coco.py: the features of every block of the toy TNT
-# (blocks 1 / 2 / 3 / 4 of 4, as the paper takes 3 / 6 / 9 / 12 of 12), all at stride 16, become
-# strides 4 / 8 / 16 / 32 with deconvolutions (x4, x2), the identity and a strided convolution
-# (/2); no pixel-level tokens, as in the paper.
+# (blocks 0 / 1 / 2 / 3, all four, as the paper takes the 3rd / 6th / 9th / 12th of 12), all at
+# stride 16, become strides 4 / 8 / 16 / 32 with deconvolutions (x4, x2), the identity and a
+# strided convolution (/2); no pixel-level tokens, as in the paper.
 # Everything else - anchors, RoI sizes and levels, GroupNorm, sampling, RoI-head learning rate,
 # schedule - is the toy Mask R-CNN's (configs/toy/mask_rcnn_tnt_toy.py, which says why), without
 # its mask branch, trained from scratch on boxes only.

@@ -13,13 +13,12 @@ What is counted:
   ``pad_size_divisor``), through ``model.forward(mode='tensor')`` as MMDetection's and
   MMSegmentation's get_flops tools do: backbone, neck and heads, no loss, box decoding, NMS or
   resizing of the logits. **One multiply-add counts as one FLOP** (the convention of fvcore,
-  detectron2 and the TNT / PyramidTNT papers' "FLOPs"); a benchmark that counts a multiply-add
-  as two FLOPs (torch's ``FlopCounterMode``) gives twice these figures. Counted: convolutions,
-  matrix products (linear, matmul, bmm, einsum), normalisations, interpolation, adaptive pooling,
-  and - added here, as the two matrix products it is - ``scaled_dot_product_attention``, so
-  attention counts the same through the fused and the manual kernel. Element-wise operations
-  (activations, additions, softmax) and operators without a rule (e.g. mmcv's RoIAlign) count
-  zero; the tool lists them.
+  detectron2 and the TNT / PyramidTNT papers' "FLOPs"; tools/benchmark.py counts by another
+  convention: docs/advanced/speed.md#flops). Counted: convolutions, matrix products (linear,
+  matmul, bmm, einsum), normalisations, interpolation, adaptive pooling, and - added here, as
+  the two matrix products it is - ``scaled_dot_product_attention``, so attention counts the same
+  through the fused and the manual kernel. Element-wise operations (activations, additions,
+  softmax) and operators without a rule (e.g. mmcv's RoIAlign) count zero; the tool lists them.
 - Two-stage detectors (Faster / Mask R-CNN): the RoI heads run on the proposals the RPN keeps
   for the input (at most the config's ``test_cfg.rpn.max_per_img``), so their part depends on
   the image; the tool seeds its random image (``--seed``) and prints the proposal count.

@@ -1,5 +1,5 @@
 # RetinaNet + TNT-S: TNT-S gives one stride-16 map; TNTFeaturePyramid turns it into strides
-# 8 / 16 / 32 for the FPN, which adds 64 / 128 on top (as the Swin / PVT RetinaNet configs do with
+# 8 / 16 / 32 for the FPN, which adds 64 / 128 on top (as MMDetection's Swin-T RetinaNet does with
 # start_level=0). The finest level also receives TNT's own stride-4 pixel-level tokens
 # (pixel_out_indices / pixel_channels): on the toy set this beat the patch-map-only adapter.
 _base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py', './tnt_s.py']

@@ -1,7 +1,8 @@
-# Trans2Seg + TNT-S: the transformer head reads block 11's stride-16 patch map; block 11's
-# stride-4 pixel tokens (TNT's visual words) are the fine map fused into the masks, where
-# Trans2Seg takes ResNet's stride-4 stage - no neck. Head sizes: Trans2Seg's "medium" (the
-# official default: width 256, 4 encoder + 4 decoder layers, 8 heads, MLP ratio 3, mask head 64).
+# Trans2Seg + TNT-S: the transformer head reads the stride-16 patch map of block 11 (out_indices
+# count from 0: the 12th, last block); its stride-4 pixel tokens (TNT's visual words) are the fine
+# map fused into the masks, where Trans2Seg takes ResNet's stride-4 stage - no neck. Head sizes:
+# Trans2Seg's "medium" (the official default: width 256, 4 encoder + 4 decoder layers, 8 heads,
+# MLP ratio 3, mask head 64).
 _base_ = './tnt_s.py'
 
 tnt_dims, tnt_inner_dims = _base_.tnt_dims, _base_.tnt_inner_dims  # the head's in_channels follow

@@ -1,6 +1,6 @@
-# UperNet + TNT-S: TNTFeaturePyramid turns the stride-16 maps of blocks 3 / 5 / 7 / 11 into
-# strides 4 / 8 / 16 / 32; TNT's stride-4 pixel-level tokens of block 11 also feed the stride-4
-# level.
+# UperNet + TNT-S: TNTFeaturePyramid turns the stride-16 maps of blocks 3 / 5 / 7 / 11 (out_indices
+# count from 0: 11 is the 12th, last block) into strides 4 / 8 / 16 / 32; TNT's stride-4
+# pixel-level tokens of block 11 also feed the stride-4 level.
 _base_ = ['mmseg::_base_/models/upernet_r50.py', './tnt_s.py']
 
 tnt_dims, tnt_inner_dims = _base_.tnt_dims, _base_.tnt_inner_dims  # every channel count follows

@@ -1,5 +1,6 @@
-# COCO 1x (12 epochs, batch 16 = 8 GPUs x 2) for TNT detectors: AdamW as in the PVT / Swin
-# configs, with layer-wise learning-rate decay over TNT's blocks (the stem trains slowest); no
+# COCO 1x (12 epochs, batch 16 = 8 GPUs x 2) for TNT detectors: AdamW, lr 1e-4, weight decay 0.05
+# as MMDetection's Swin-T Mask R-CNN 1x, with layer-wise learning-rate decay over TNT's blocks
+# (the stem trains slowest) and gradient clipping at norm 1, which that config does not use; no
 # weight decay on norms, biases, position encodings and the class token. The decay rate and the
 # parameter groups are logged when training starts.
 _base_ = 'mmdet::_base_/schedules/schedule_1x.py'

@@ -68,7 +68,8 @@ class PyramidTNT(BaseBackbone):
         drop_path_rate: stochastic depth, rising linearly over all blocks.
         fused_attn: attention kernel: True (``scaled_dot_product_attention``), False (the manual
             softmax path) or ``'auto'`` (default: SDPA, except where the manual kernel is faster
-            on a CPU, docs/advanced/speed.md; same numbers either way).
+            on a CPU, docs/advanced/speed.md). The kernels agree to float32 rounding, not bit
+            for bit: the tests hold outputs within 1e-4.
         with_cp: gradient checkpointing of every block while training.
         frozen_stages: -1 trains everything; 0 freezes the stem and position encodings; k >= 1
             also stages 0..k-1 and the aggregations before them; 4 the final norm too. Frozen
