@@ -1,5 +1,5 @@
 """The COCO detection configs (TNT-S, PyramidTNT-S) on synthetic inputs: a training step and a
-prediction each, at 481x803 (~1660 TNT-S patches: past 1024 keys, the fused attention kernel;
+prediction each, at 241x403 (a 16x26 TNT-S patch grid, resampled from the 14x14 ImageNet grid;
 sides that are not multiples of 32), with the ImageNet download switched off
 (``init_cfg=None``, as ``--cfg-options model.backbone.init_cfg=None`` does). The training step
 checks what DDP needs of each config (every parameter gets a gradient); the DDP run itself is in
