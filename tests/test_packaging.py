@@ -127,6 +127,8 @@ def test_installed_wheel_trains_and_tests_outside_the_clone(wheel, tmp_path, toy
                                                     'test_dataloader')]
     data += [f'{k}.ann_file={d}coco/instances_val.json' for k in ('val_evaluator',
                                                                  'test_evaluator')]
+    # the first 8 validation images: the metric's path, not its value, is what is checked here
+    data += [f'{k}.dataset.indices=8' for k in ('val_dataloader', 'test_dataloader')]
     data += ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
              'train_dataloader.persistent_workers=False', 'model.test_cfg.score_thr=0.0']
     (user / 'my_toy.py').write_text(
