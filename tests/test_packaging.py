@@ -4,6 +4,7 @@ clone, mmtnt trains and tests a toy config and a user's config that starts from 
 one."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,9 +17,13 @@ ROOT = Path(__file__).parents[1]
 
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp('wheel')
+    """The wheel, built from a copy of the tree: a wheel build copies configs/ and tools/ into
+    mmtnt/.mim/, where the clone's editable install keeps links to them."""
+    out, src = tmp_path_factory.mktemp('wheel'), tmp_path_factory.mktemp('src') / 'mmtnt'
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        '.git', 'build', '*.egg-info', '.mim', '__pycache__', 'work_dirs', '.pytest_cache'))
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps',
-                    '--no-build-isolation', '-w', str(out), str(ROOT)], check=True, cwd=out)
+                    '--no-build-isolation', '-w', str(out), str(src)], check=True, cwd=out)
     return next(out.glob('mmtnt-*.whl'))
 
 
