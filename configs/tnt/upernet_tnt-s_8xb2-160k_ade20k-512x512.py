@@ -1,7 +1,8 @@
 # UperNet + TNT-S on ADE20K, 512x512 crops, 160k iterations, batch 16 (8 GPUs x 2), from the
 # official ImageNet TNT-S weights. AdamW, lr 6e-5, weight decay 0.01, 1500 warm-up iterations and
 # poly decay as mmseg's DeiT-S / Swin-T UperNet configs; the layer-wise lr decay 0.75 is mmtnt's
-# choice (mmseg's BEiT / MAE UperNet configs decay by layer, its DeiT / Swin ones do not). Another checkpoint (path, URL, hf-hub id, any TNT-S layout):
+# choice (mmseg's BEiT / MAE UperNet configs decay by layer, its DeiT / Swin ones do not).
+# Another checkpoint (path, URL, hf-hub id, any TNT-S layout):
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # From scratch: --cfg-options model.backbone.init_cfg=None
 _base_ = [

@@ -15,7 +15,7 @@
 # channels wide, because they are what an iteration costs once the RPN finds the shapes (4 convs
 # over 512 RoIs at 7x7, 4 over up to 128 positives at 14x14), and 1400 iterations then fit a CPU
 # budget of about a quarter of an hour. Runs from scratch vary (no fixed seed): the spread of bbox
-# and segm mAP is on the TNT model zoo page, configs/tnt/README.md.
+# and segm mAP is in docs/advanced/speed.md#toy-training-runs.
 _base_ = [
     '../_base_/models/mask_rcnn_tnt_s.py', '../_base_/datasets/toy_shapes_instance.py',
     '../_base_/schedules/toy_scratch_3k.py', 'mmdet::_base_/default_runtime.py'

@@ -1,6 +1,7 @@
 # Trans2Seg + TNT-S on ADE20K: the TNT paper's segmentation recipe (Trans2Seg framework, TNT-S
 # 43.6 mIoU against DeiT-S 40.5, published), from the official ImageNet TNT-S weights. Where the
-# papers state no setting, the choice is marked "chosen"; the whole list is in configs/trans2seg/README.md.
+# papers state no setting, the choice is marked "chosen"; the whole list is in
+# configs/trans2seg/README.md.
 # Another checkpoint (path, URL, hf-hub id, any TNT-S layout):
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # From scratch: --cfg-options model.backbone.init_cfg=None
@@ -15,8 +16,8 @@ crop_size = (512, 512)  # Trans2Seg's training size
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    # `slide` runs 512x512 windows over the image (chosen, as mmseg's ADE20K configs); `whole`
-    # the image at once (any size: the head resamples its position grid)
+    # `slide` runs 512x512 windows over the image (chosen, as mmseg's ConvNeXt UperNet configs);
+    # `whole` the image at once (any size: the head resamples its position grid)
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
 
 # Trans2Seg's optimiser: Adam, lr 1e-4, weight decay 1e-4, the head at 10x the backbone's rate,

@@ -2,8 +2,8 @@
 with a learned relative position bias, PyramidTNT block, word / sentence aggregation.
 
 Shapes: an image of (H, W) (multiples of 8) gives a patch ("sentence") grid of (H/8, W/8) in
-stage 1, halved per stage; every patch holds 4 x 4 words, so words sit at stride 2 in stage 1,
-4, 8 and 16 in stages 2-4.
+stage 0, halved per stage; every patch holds 4 x 4 words, so words sit at stride 2 in stage 0,
+4, 8 and 16 in stages 1-3.
 """
 from typing import Callable, Optional, Tuple, Type
 
@@ -186,8 +186,8 @@ class PyramidStem(nn.Module):
 
     Args:
         in_channels: image channels.
-        outer_dim: stage-1 patch channels.
-        inner_dim: stage-1 word channels.
+        outer_dim: stage-0 patch channels.
+        inner_dim: stage-0 word channels.
         norm_layer: 2-D normalisation class for the convolutions (BatchNorm2d officially).
     """
 

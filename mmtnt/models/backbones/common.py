@@ -17,21 +17,17 @@ from mmtnt.layers.export import is_exporting
 def normalize_indices(indices: Union[int, Sequence[int]],
                       num: int,
                       name: str,
-                      what: str = 'blocks',
-                      allow_empty: bool = True) -> List[int]:
+                      what: str = 'blocks') -> List[int]:
     """Turn an int or sequence of indices (negative counting from the end) into a sorted list.
 
     Raises:
         TypeError: not an int or a sequence of ints.
-        ValueError: an index out of range, or an empty sequence where one is needed.
+        ValueError: an index out of range.
     """
     if isinstance(indices, int):
         indices = [indices]
     if not isinstance(indices, Sequence) or not all(isinstance(i, int) for i in indices):
         raise TypeError(f'{name} must be an int or a sequence of ints, got {indices!r}.')
-    if not indices and not allow_empty:
-        raise ValueError(f'{name} is empty: name at least one of the {num} {what} (0..{num - 1}, '
-                         f'or -1 for the last) whose features the backbone should return.')
     out = []
     for i in indices:
         if not -num <= i < num:

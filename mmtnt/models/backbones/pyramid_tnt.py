@@ -18,7 +18,7 @@ from .common import BaseBackbone, check_image_batch, freeze, init_transformer_we
 
 def _widths(depths: List[int], outer: int, inner: int, heads: int, inner_heads: int,
             img_size: int) -> dict:
-    """The official arch rule: widths and heads double from stage 1 to 3, stage 4 as stage 3."""
+    """The official arch rule: widths and heads double from stage 0 to 2, stage 3 as stage 2."""
     x = (1, 2, 4, 4)
     return dict(depths=depths, outer_dims=[outer * m for m in x], inner_dims=[inner * m for m in x],
                 outer_heads=[heads * m for m in x], inner_heads=[inner_heads * m for m in x],
