@@ -119,7 +119,8 @@ class BaseBackbone(BaseModule):
     """The base of TNTBackbone and PyramidTNT.
 
     ``__init__`` parses ``arch`` (a preset name of :attr:`arch_zoo` or a dict of
-    :attr:`arch_keys`) into ``self.arch_settings``, checks and stores ``in_channels``,
+    :attr:`arch_keys`) into ``self.arch_settings`` (``self.num_stages``: the blocks / stages
+    that ``out_indices`` and ``frozen_stages`` count), checks and stores ``in_channels``,
     ``frozen_stages`` and ``with_cp``, and checks ``drop_path_rate`` and ``norm_cfg``. For the
     subclass: :meth:`_output_indices` checks the features asked for, :meth:`_run_block` runs a
     block (gradient-checkpointed with ``with_cp``), :meth:`_pretrain_grid` and
@@ -152,7 +153,7 @@ class BaseBackbone(BaseModule):
                  init_cfg: Union[dict, List[dict], None] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
-        num = self._count_stages(self.arch_settings)
+        self.num_stages = num = self._count_stages(self.arch_settings)
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
         self.in_channels = in_channels
@@ -198,7 +199,7 @@ class BaseBackbone(BaseModule):
                         word_out_name: str) -> Tuple[List[int], List[int]]:
         """``out_indices`` and the word features' indices (the argument ``word_out_name``) as
         sorted non-negative lists; at least one feature must be asked for."""
-        num = self._count_stages(self.arch_settings)
+        num = self.num_stages
         out = normalize_indices(out_indices, num, 'out_indices', self.stage_unit)
         word_out = normalize_indices(word_out_indices, num, word_out_name, self.stage_unit)
         if not out and not word_out:

@@ -208,7 +208,7 @@ class PyramidTNT(BaseBackbone):
             frozen.append(self.stages[i])
             if i > 0:
                 frozen += [self.word_merges[i - 1], self.sentence_merges[i - 1]]
-        if self.frozen_stages == len(self.stages):
+        if self.frozen_stages == self.num_stages:
             frozen.append(self.norm)
         freeze(frozen, (self.outer_pos, self.inner_pos))
 

@@ -189,7 +189,7 @@ class TNTBackbone(BaseBackbone):
             return
         frozen: List[nn.Module] = [self.pixel_embed, self.stem_proj]
         frozen += list(self.blocks[:self.frozen_stages])
-        if self.frozen_stages == self.num_layers:
+        if self.frozen_stages == self.num_stages:
             frozen.append(self.norm)
         freeze(frozen, (self.pixel_pos, self.patch_pos, self.cls_token))
 
