@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope='module')

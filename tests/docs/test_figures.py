@@ -6,11 +6,10 @@ A figure here is a decimal number of three or more significant digits, or a time
 table row of a home (ratios such as ``1.09x`` and software versions are not figures). Each
 belongs to one home and appears on no other page, except where ``ALSO_SHOWN`` says why."""
 import re
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).parents[2]
 # home page -> the headings whose tables hold measured figures (None: every table of the page)
 HOMES = {
     'README.md': None,  # the suite's times
