@@ -8,9 +8,8 @@ import pytest
 import torch
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
 
-from helpers.configs import CASES, CONFIG_DIR, build_optim, step_as_trained
+from helpers.configs import CASES, CONFIG_DIR, build_in_scope, build_optim, step_as_trained
 
 
 def _build(name, with_optim=False):
@@ -21,13 +20,10 @@ def _build(name, with_optim=False):
     test_cfg = cfg.model.test_cfg.get('rcnn', cfg.model.test_cfg)
     if 'score_thr' in test_cfg:
         test_cfg.score_thr = 0.0
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        init_default_scope('mmdet')
-        from mmdet.registry import MODELS
-        model = MODELS.build(cfg.model)
-        if not with_optim:
-            return model
-        return model, *build_optim(model, cfg)
+    model = build_in_scope(cfg, 'model')
+    if not with_optim:
+        return model
+    return model, *build_optim(model, cfg)
 
 
 @pytest.mark.slow

@@ -5,9 +5,10 @@ windows."""
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import DefaultScope
 
-from helpers.configs import CONFIG_DIR, SEGMENTORS, build_optim, seg_inputs, step_as_trained
+from helpers.configs import (CONFIG_DIR, SEGMENTORS, build_in_scope, build_optim, seg_inputs,
+                             step_as_trained)
 
 
 @pytest.fixture(scope='module', params=SEGMENTORS)
@@ -15,13 +16,10 @@ def segmentor(request):
     cfg = Config.fromfile(str(CONFIG_DIR / request.param))
     if 'init_cfg' in cfg.model.backbone:  # the ImageNet download switched off
         cfg.merge_from_dict({'model.backbone.init_cfg': None})
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        init_default_scope('mmseg')
-        from mmseg.registry import MODELS
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.model)
-        model.config = cfg  # (for the optimizer and schedules of the training step)
-        return model
+    torch.manual_seed(0)
+    model = build_in_scope(cfg, 'model')
+    model.config = cfg  # (for the optimizer and schedules of the training step)
+    return model
 
 
 @pytest.mark.slow
