@@ -5,18 +5,23 @@
 
 With a backend other than pytorch the model is exported on the fly (or taken from --model),
 quantized for int8 on the first N training images, and evaluated by the same test loop and
-metrics; the median seconds per image of the backend call is logged beside the metrics.
+metrics. Every backend, PyTorch included, logs beside the metrics the median seconds per image
+of the test step after its data preprocessing (network and post-processing, the first batch
+left out); a deployed backend also logs its call alone (the network).
 """
 import argparse
 import os
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmtnt.deploy.backends import (BACKENDS, DEFAULT_CALIB, PRECISIONS, check_backend_args,
                                    deploy_model, use_in_runner)
+from mmtnt.deploy.timing import PredictionTimer, describe_timing
 from mmtnt.utils import (add_common_args, distributed_session, load_tool_config, parse_tool_args,
                          setup_cpu_distributed, setup_prediction_outputs)
 from mmtnt.utils.cpu_features import cpu_name
@@ -78,21 +83,33 @@ def main():
     setup_cpu_distributed(cfg)
     with distributed_session():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-        if args.backend == 'pytorch':
-            runner.test()
-            return
-        deploy = DeployAtTestStart(cfg, args)
-        runner.register_hook(deploy, priority='LOWEST')
+        deploy = None
+        if args.backend != 'pytorch':
+            deploy = DeployAtTestStart(cfg, args)
+            runner.register_hook(deploy, priority='LOWEST')
+        timer = PredictionTimer()  # after DeployAtTestStart: it times the deployed test_step
+        runner.register_hook(timer, priority='LOWEST')
         metrics = runner.test()
-        deployed, seconds = deploy.deployed, deploy.deployed.seconds_per_image()
-        hint = getattr(deployed, 'hint', None)
-        calls = len(deployed.timings)
-        timed = 'no batch timed' if seconds is None else (
-            f'{seconds:.4f} s/image (median over {max(calls - 1, 1)} batches, the backend call '
-            f'alone{", the first left out" if calls > 1 else ""})')
-        print_log(f'{args.backend} {deployed.precision}'
-                  f'{f" (INFERENCE_PRECISION_HINT={hint})" if hint else ""} on {cpu_name()}: '
-                  f'{timed} | {metrics}', logger='current')
+        print_log(f'{describe_run(runner, deploy)}: {timer.describe()} | {metrics}',
+                  logger='current')
+        if deploy is not None:
+            deployed = deploy.deployed
+            alone = describe_timing(deployed.seconds_per_image(), len(deployed.timings),
+                                    'the backend call alone: the network')
+            print_log(f'{args.backend} {deployed.precision}: {alone}', logger='current')
+
+def describe_run(runner, deploy) -> str:
+    """What ran the network: ``pytorch fp32 on CPU_NAME`` (or the GPU's name), ``openvino int8
+    (INFERENCE_PRECISION_HINT=f32) on CPU_NAME``."""
+    if deploy is None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        where = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_name()
+        return f'pytorch fp32 on {where}'
+    deployed = deploy.deployed
+    hint = getattr(deployed, 'hint', None)
+    return (f'{deployed.backend} {deployed.precision}'
+            f'{f" (INFERENCE_PRECISION_HINT={hint})" if hint else ""} on {cpu_name()}')
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from .graph import group_outputs, model_task
+from .timing import median_seconds_per_image
 
 
 class DeployedModel:
@@ -84,10 +85,7 @@ class DeployedModel:
     def seconds_per_image(self, skip: int = 1) -> Optional[float]:
         """The median over calls of seconds per image, leaving out the first ``skip`` calls
         (warm-up: the backends compile kernels for each new shape). None before any call."""
-        times = self.timings[skip:] if len(self.timings) > skip else self.timings
-        if not times:
-            return None
-        return float(np.median([seconds / batch for seconds, batch in times]))
+        return median_seconds_per_image(self.timings, skip)
 
     def predict(self, data: dict) -> list:
         """A batch from the model's dataloader -> data samples with predictions, as
@@ -219,5 +217,9 @@ def count_ops(path: str, op_types: Sequence[str]) -> int:
 
 
 def is_quantized(path: str) -> bool:
-    """Whether the ``.onnx`` file holds quantized (QDQ or QOperator) nodes."""
+    """Whether the ``.onnx`` file holds quantized (QDQ or QOperator) nodes, or the OpenVINO IR
+    ``.xml`` ``FakeQuantize`` ops."""
+    from .quantize_openvino import ir_is_quantized, is_openvino_ir
+    if is_openvino_ir(path):
+        return ir_is_quantized(path)
     return count_ops(path, ('DequantizeLinear', ) + ORT_INTEGER_KERNELS) > 0
