@@ -90,11 +90,14 @@ setup(
     ],
     extras_require={
         # ONNX export (tools/export_onnx.py, mmtnt.deploy), ONNX Runtime and OpenVINO inference
-        # (tools/test.py --backend); onnxscript only for the torch.export route (--dynamo)
-        'deploy': ['onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5', 'openvino>=2025.1'],
+        # (tools/test.py --backend); onnxscript only for the torch.export route (--dynamo); NNCF
+        # quantizes for OpenVINO int8
+        'deploy': [
+            'onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5', 'openvino>=2025.1', 'nncf>=2.16'
+        ],
         'tests': [
             'pytest', 'timm>=1.0.16', 'onnx>=1.16', 'onnxruntime>=1.18', 'onnxscript>=0.5',
-            'openvino>=2025.1'
+            'openvino>=2025.1', 'nncf>=2.16'
         ],
     },
     license='Apache-2.0',

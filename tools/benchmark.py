@@ -20,7 +20,9 @@ post-processing) and the toy RetinaNet / UperNet in the same ways.
 
 ONNX Runtime and OpenVINO rows are forward only, on the CPU; their graph is exported with dynamic
 batch / height / width, as tools/export_onnx.py --dynamic does; int8 rows quantize it as
-tools/test.py --precision int8 does (mmtnt.deploy.quantize_int8), calibrated on 4 random batches
+tools/test.py --precision int8 does (ONNX Runtime: mmtnt.deploy.quantize_int8; OpenVINO: NNCF,
+mmtnt.deploy.quantize_openvino_int8; ``_ov_int8_qdq``: ONNX Runtime's file run by OpenVINO),
+calibrated on 4 random batches
 (speed does not depend on the ranges; accuracy is tools/test.py's on real images); bf16 rows
 (OpenVINO's INFERENCE_PRECISION_HINT) only run on CPUs with native bfloat16. "_frozen" rows compile with
 inductor's freezing (weights as constants, prepacked), which applies to inference only, so they
@@ -78,19 +80,24 @@ class DeployedFeatures(torch.nn.Module):
         super().__init__()
         import numpy as np
 
-        from mmtnt.deploy import OnnxRuntimeModel, OpenVINOModel, quantize_int8
+        from mmtnt.deploy import (OnnxRuntimeModel, OpenVINOModel, quantize_int8,
+                                  quantize_openvino_int8)
         # the session holds the graph once it is built: the files go with the folder
         with tempfile.TemporaryDirectory(prefix='mmtnt_bench_') as folder, torch.no_grad():
             path = osp.join(folder, 'model.onnx')
             torch.onnx.export(model.eval(), (torch.randn(1, 3, *size), ), path, dynamo=False,
                               opset_version=17, input_names=['inputs'],  # as export_onnx's
                               dynamic_axes={'inputs': {0: 'batch', 2: 'height', 3: 'width'}})
-            if precision == 'int8':
+            if precision.startswith('int8'):
                 rng = np.random.default_rng(0)
                 batches = [rng.standard_normal((1, 3, *size), dtype=np.float32)
                            for _ in range(CALIB_BATCHES)]
-                quantize_int8(path, osp.join(folder, 'int8.onnx'), batches)
-                path = osp.join(folder, 'int8.onnx')
+                if backend == 'openvino' and precision == 'int8':  # as tools/test.py
+                    quantize_openvino_int8(path, osp.join(folder, 'int8.xml'), batches)
+                    path = osp.join(folder, 'int8.xml')
+                else:
+                    quantize_int8(path, osp.join(folder, 'int8.onnx'), batches)
+                    path = osp.join(folder, 'int8.onnx')
             if backend == 'onnxruntime':
                 self.runtime = OnnxRuntimeModel(path, profile=self.profile)
             else:
@@ -264,8 +271,11 @@ def available(names: List[str], size, device: str = 'cpu') -> List[str]:
                 if device != 'cpu':
                     raise ValueError(f'ONNX Runtime / OpenVINO rows run on the CPU, not {device}')
                 __import__(spec.backend)  # built (exported) once, when timed
-                if spec.precision == 'int8':
-                    __import__('onnxruntime')  # the quantizer, for either backend
+                if spec.precision == 'int8_qdq' or (spec.precision == 'int8' and
+                                                    spec.backend == 'onnxruntime'):
+                    __import__('onnxruntime')  # ONNX Runtime's quantizer
+                elif spec.precision == 'int8':
+                    __import__('nncf')  # OpenVINO's
                 if spec.precision == 'bf16':
                     from mmtnt.deploy import check_bf16_cpu
                     check_bf16_cpu()

@@ -95,9 +95,10 @@ COMPILED = {
     'frozen': ('torch.compile + freezing', dict(freezing=True), ('mmtnt', 'timm_tnt')),
 }
 # exported: suffix -> (backend, precision): ONNX Runtime fp32 / int8, OpenVINO fp32 / bf16 / int8
+# (NNCF's IR, what tools/test.py runs) and int8_qdq (ONNX Runtime's QDQ file run by OpenVINO)
 DEPLOYED = {'ort': ('onnxruntime', 'fp32'), 'ort_int8': ('onnxruntime', 'int8'),
             'ov': ('openvino', 'fp32'), 'ov_bf16': ('openvino', 'bf16'),
-            'ov_int8': ('openvino', 'int8')}
+            'ov_int8': ('openvino', 'int8'), 'ov_int8_qdq': ('openvino', 'int8_qdq')}
 DEPLOYED_BASES = ('mmtnt', 'retinanet', 'retinanet_toy', 'upernet_toy')
 
 

@@ -16,6 +16,7 @@ from .export import default_shape, export_onnx
 from .graph import model_task
 from .openvino_runtime import OpenVINOModel, check_bf16_cpu
 from .quantize import calibration_batches, quantize_int8
+from .quantize_openvino import is_openvino_ir, quantize_openvino_int8
 from .runtime import DeployedModel, OnnxRuntimeModel, is_quantized
 
 BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
@@ -35,6 +36,8 @@ def check_backend_args(backend: str,
       CPU without native bfloat16 (:func:`mmtnt.deploy.check_bf16_cpu`);
     - int8 from a float ``--model`` with ``--calib 0`` (nothing to calibrate on), and a
       quantized ``--model`` under fp32 / bf16;
+    - an OpenVINO IR ``--model`` (``.xml``) in ONNX Runtime, or a float one under int8 (int8
+      is quantized from the ONNX export);
     - a non-PyTorch backend under a distributed launcher (one process evaluates);
     - ``--model`` / ``--precision`` other than fp32 with the PyTorch backend.
     """
@@ -61,6 +64,14 @@ def check_backend_args(backend: str,
             raise ValueError(f'--model {model_file}: no such file (write one with '
                              f'tools/export_onnx.py --dynamic).')
         quantized = is_quantized(model_file)
+        if is_openvino_ir(model_file):
+            if backend != 'openvino':
+                raise ValueError(f'--model {model_file} is an OpenVINO IR: run it with '
+                                 f'--backend openvino (ONNX Runtime takes the .onnx export).')
+            if not quantized and precision == 'int8':
+                raise ValueError(f'--model {model_file} is a float OpenVINO IR: int8 is '
+                                 f'quantized from the .onnx export (tools/export_onnx.py '
+                                 f'--dynamic), or pass an IR quantized by an earlier run.')
         if quantized and precision != 'int8':
             raise ValueError(f'--model {model_file} is quantized (int8): pass --precision int8.')
         if not quantized and precision == 'int8' and calib <= 0:
@@ -84,7 +95,9 @@ def deploy_model(model: nn.Module,
 
     Without ``model_file`` the model is exported into ``work_dir`` at the config's test size with
     dynamic batch, height and width; int8 quantizes the float file on the first ``calib``
-    training images (:func:`mmtnt.deploy.quantize.calibration_batches`).
+    training images (:func:`mmtnt.deploy.quantize.calibration_batches`): for ONNX Runtime into
+    a QDQ ``.onnx`` (:func:`mmtnt.deploy.quantize_int8`), for OpenVINO into an IR ``.xml`` by
+    NNCF (:func:`mmtnt.deploy.quantize_openvino_int8`).
 
     Raises:
         ValueError: a model mmtnt does not export (its reason), or what
@@ -107,8 +120,13 @@ def deploy_model(model: nn.Module,
         path = osp.join(work_dir, 'deploy_fp32.onnx')
         export_onnx(model, path, shape, dynamic=True)
     if precision == 'int8' and not is_quantized(path):
-        int8_path = osp.join(work_dir, f'deploy_int8_calib{calib}.onnx')
-        quantize_int8(path, int8_path, calibration_batches(cfg, model, calib))
+        batches = calibration_batches(cfg, model, calib)
+        if backend == 'openvino':  # attention products included: mmtnt.deploy.quantize_openvino
+            int8_path = osp.join(work_dir, f'deploy_int8_openvino_calib{calib}.xml')
+            quantize_openvino_int8(path, int8_path, batches)
+        else:
+            int8_path = osp.join(work_dir, f'deploy_int8_calib{calib}.onnx')
+            quantize_int8(path, int8_path, batches)
         path = int8_path
     if backend == 'onnxruntime':
         return OnnxRuntimeModel(path, model=model, num_threads=num_threads)

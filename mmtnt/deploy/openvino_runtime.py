@@ -1,6 +1,8 @@
 """Run an exported graph in OpenVINO on the CPU: float32, bfloat16 (its
-``INFERENCE_PRECISION_HINT``, on CPUs with native bfloat16) or an int8 QDQ graph
-(:func:`mmtnt.deploy.quantize_int8`), which OpenVINO reads from the ONNX file and runs in int8."""
+``INFERENCE_PRECISION_HINT``, on CPUs with native bfloat16) or int8: the IR NNCF quantized
+(:func:`mmtnt.deploy.quantize_openvino_int8`, what ``tools/test.py --backend openvino --precision
+int8`` runs) or ONNX Runtime's QDQ file (:func:`mmtnt.deploy.quantize_int8`), which OpenVINO
+also reads and runs in int8."""
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -47,10 +49,12 @@ def integer_products(compiled) -> Optional[int]:
 
 
 class OpenVINOModel(DeployedModel):
-    """An OpenVINO CPU model compiled from an mmtnt ONNX export (any input size).
+    """An OpenVINO CPU model compiled from an mmtnt ONNX export or its OpenVINO IR (any input
+    size).
 
     Args:
-        path: the ``.onnx`` file (float, or int8 QDQ from :func:`mmtnt.deploy.quantize_int8`).
+        path: the ``.onnx`` file (float, or int8 QDQ from :func:`mmtnt.deploy.quantize_int8`)
+            or an IR ``.xml`` (int8 from :func:`mmtnt.deploy.quantize_openvino_int8`).
         model: the detector / segmentor the graph was exported from, for :meth:`predict`.
         precision: ``'fp32'`` or ``'bf16'``: the ``INFERENCE_PRECISION_HINT`` of the float parts
             (of every part in a float graph; an int8 graph's quantized ops run in int8 either

@@ -26,9 +26,10 @@ from mmengine.config import Config
 
 from mmtnt.deploy import (OnnxRuntimeModel, OpenVINOModel, build_graph, calibration_batches,
                           check_bf16_cpu, check_onnx, export_onnx, quantizable_nodes,
-                          quantize_int8)
+                          quantize_int8, quantize_openvino_int8)
 from mmtnt.deploy.backends import DEFAULT_CALIB, check_backend_args, deploy_model
 from mmtnt.deploy.quantize import convs_into_relu_add
+from mmtnt.deploy.quantize_openvino import integer_product_kinds
 from mmtnt.utils import build_model
 from mmtnt.utils.cpu_features import cpu_bf16_support
 
@@ -60,7 +61,8 @@ def _toy_model(cfg):
 
 @pytest.fixture(scope='module')
 def toy_int8(tmp_path_factory, toy_data_root):
-    """A randomised toy RetinaNet-TNT, exported (dynamic) and quantized on 8 toy images."""
+    """A randomised toy RetinaNet-TNT, exported (dynamic) and quantized on 8 toy images: for
+    ONNX Runtime (QDQ .onnx) and for OpenVINO (NNCF's IR)."""
     torch.manual_seed(0)
     cfg = _toy_cfg('retinanet_tnt_toy.py', toy_data_root)
     model = _toy_model(cfg)
@@ -69,9 +71,12 @@ def toy_int8(tmp_path_factory, toy_data_root):
     export_onnx(model, fp32, (128, 128), dynamic=True)
     calib = calibration_batches(cfg, model, 8)
     counts = quantize_int8(fp32, int8, calib)
+    ov_int8 = str(tmp / 'int8_openvino.xml')
+    ov_counts = quantize_openvino_int8(fp32, ov_int8, calib)
     held_out = calibration_batches(cfg, model, 2, split='test')
     return SimpleNamespace(cfg=cfg, model=model, fp32=fp32, int8=int8, calib=calib,
-                           counts=counts, held_out=held_out, tmp=tmp)
+                           counts=counts, ov_int8=ov_int8, ov_counts=ov_counts,
+                           held_out=held_out, tmp=tmp)
 
 
 def _consumers_of_int8_weights(graph):
@@ -224,10 +229,12 @@ def _sqnr(ref, got):
     return float(10 * torch.log10(ref.pow(2).sum() / (ref - got).pow(2).sum()))
 
 
-@pytest.mark.parametrize('backend', [OnnxRuntimeModel, OpenVINOModel], ids=['ort', 'openvino'])
-def test_int8_close_to_pytorch_at_sizes_not_seen(toy_int8, backend):
+@pytest.mark.parametrize('backend, file', [(OnnxRuntimeModel, 'int8'), (OpenVINOModel, 'int8'),
+                                           (OpenVINOModel, 'ov_int8')],
+                         ids=['ort', 'openvino-qdq', 'openvino-nncf'])
+def test_int8_close_to_pytorch_at_sizes_not_seen(toy_int8, backend, file):
     graph, _ = build_graph(toy_int8.model, exportable=False)
-    runtime = backend(toy_int8.int8)
+    runtime = backend(getattr(toy_int8, file))
     assert runtime.precision == 'int8'
     images = torch.from_numpy(np.concatenate(toy_int8.held_out))
     for batch, h, w in MODEL_SIZES:
@@ -246,6 +253,46 @@ def test_calibration_and_quantization_are_deterministic(toy_int8):
     path = str(toy_int8.tmp / 'again.onnx')
     quantize_int8(toy_int8.fp32, path, again)
     assert Path(path).read_bytes() == Path(toy_int8.int8).read_bytes()
+    path = str(toy_int8.tmp / 'again.xml')
+    quantize_openvino_int8(toy_int8.fp32, path, again)
+    assert Path(path).with_suffix('.bin').read_bytes() == \
+        Path(toy_int8.ov_int8).with_suffix('.bin').read_bytes()
+    # the graph alike but for the names OpenVINO numbers per process (Constant_1234)
+    unnumbered = lambda p: re.sub(r'(?<=[A-Za-z])(_\d+)+(?=[/"])', '',  # noqa: E731
+                                  Path(p).read_text())
+    assert unnumbered(path) == unnumbered(toy_int8.ov_int8)
+
+
+def test_openvino_int8_quantizes_the_attention_products(toy_int8):
+    """NNCF's IR: every Linear and every conv but the head's output layers on int8 inputs, as
+    ONNX Runtime's file, and besides them q @ k^T of every attention (8 in the toy's 4 blocks of
+    inner and outer attention); OpenVINO runs them in integer kernels."""
+    kinds = collections.Counter(quantizable_nodes(toy_int8.fp32).values())
+    counts = toy_int8.ov_counts
+    assert counts['linear'] == kinds['linear'] == 37
+    assert counts['conv'] == kinds['conv'] == 30  # (output layers: their own category)
+    assert counts['activations'] >= 8
+    assert integer_product_kinds(ov.Core().read_model(toy_int8.ov_int8)) == counts
+    runtime = OpenVINOModel(toy_int8.ov_int8)
+    assert runtime.precision == 'int8'
+    assert runtime.integer_ops >= sum(counts.values())
+
+
+def test_openvino_ir_model_file_checked(toy_int8, tmp_path):
+    with pytest.raises(ValueError, match='is an OpenVINO IR: run it with --backend openvino'):
+        check_backend_args('onnxruntime', 'int8', toy_int8.ov_int8)
+    with pytest.raises(ValueError, match='is quantized'):
+        check_backend_args('openvino', 'fp32', toy_int8.ov_int8)
+    check_backend_args('openvino', 'int8', toy_int8.ov_int8, 0)  # already int8
+    float_ir = str(tmp_path / 'float.xml')
+    ov.save_model(ov.Core().read_model(toy_int8.fp32), float_ir, compress_to_fp16=False)
+    with pytest.raises(ValueError, match='float OpenVINO IR: int8 is quantized from the .onnx'):
+        check_backend_args('openvino', 'int8', float_ir)
+    check_backend_args('openvino', 'fp32', float_ir)
+    with pytest.raises(ValueError, match='as NAME.xml'):
+        quantize_openvino_int8(toy_int8.fp32, str(tmp_path / 'x.onnx'), toy_int8.calib[:1])
+    with pytest.raises(ValueError, match='needs calibration data'):
+        quantize_openvino_int8(toy_int8.fp32, str(tmp_path / 'x.xml'), [])
 
 
 @pytest.fixture
@@ -358,22 +405,34 @@ def _test_tool(trained_toy, work, *args):
     return (*_bbox_map(log), log)
 
 
+def _timed_alike(log, label):
+    """tools/test.py's per-image figure, measured the same way for every backend."""
+    pattern = (re.escape(label) + r' on .*: ([\d.]+) s/image \(median over \d+ batches, the '
+               r'first left out; test_step after its data preprocessing: the network and the '
+               r'post-processing')
+    found = re.search(pattern, log)
+    assert found, log[-3000:]
+    return float(found.group(1))
+
+
 @pytest.mark.slow
 def test_tools_test_backends_give_the_pytorch_metrics(trained_toy, tmp_path):
-    """tools/test.py in OpenVINO int8 (exported and quantized on the fly, as a user runs it) and
-    ONNX Runtime int8 on the same quantized file (--model), against the checkpoint's PyTorch
-    validation. fp32 backends against PyTorch: test_openvino_fp32_equals_pytorch_at_sizes_not_
-    seen_at_export and test_onnx.py's predictions, through the same DeployedModel.predict;
-    tools/test.py in PyTorch: test_tools_e2e.py."""
+    """tools/test.py in PyTorch, in OpenVINO int8 (exported and quantized on the fly, as a user
+    runs it) and ONNX Runtime int8 on its own quantized file (--model), against the
+    checkpoint's PyTorch validation; every run logs seconds per image measured alike. fp32
+    backends against PyTorch: test_openvino_fp32_equals_pytorch_at_sizes_not_seen_at_export
+    and test_onnx.py's predictions, through the same DeployedModel.predict."""
     ref = trained_toy[2]
     assert ref[1] > 0  # the toy detects something: the comparison is not between zeros
+    *got, log = _test_tool(trained_toy, tmp_path / 'pt')
+    assert np.allclose(got, ref, atol=1e-3), ('pytorch', got, ref)
+    assert _timed_alike(log, 'pytorch fp32') > 0
     *got, log = _test_tool(trained_toy, tmp_path / 'ov8', '--backend', 'openvino',
                            '--precision', 'int8', '--calib', '8')
     assert np.allclose(got, ref, atol=INT8_MAP_TOL), ('openvino int8', got, ref)
-    assert re.search(r'openvino int8 \(INFERENCE_PRECISION_HINT=f32\) on .*: [\d.]+ s/image',
-                     log)
-    int8 = tmp_path / 'ov8' / 'deploy_int8_calib8.onnx'
+    assert _timed_alike(log, 'openvino int8 (INFERENCE_PRECISION_HINT=f32)') > 0
+    assert re.search(r'openvino int8: [\d.]+ s/image \(.*the backend call alone', log)
     *got, log = _test_tool(trained_toy, tmp_path / 'ort8', '--backend', 'onnxruntime',
-                           '--precision', 'int8', '--model', str(int8))
+                           '--precision', 'int8', '--calib', '8')
     assert np.allclose(got, ref, atol=INT8_MAP_TOL), ('onnxruntime int8', got, ref)
-    assert re.search(r'onnxruntime int8 on .*: [\d.]+ s/image', log)
+    assert _timed_alike(log, 'onnxruntime int8') > 0

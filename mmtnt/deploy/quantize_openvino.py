@@ -1,0 +1,162 @@
+"""int8 post-training quantization for OpenVINO, by NNCF (the OpenVINO project's quantizer).
+
+ONNX Runtime runs its own file (:mod:`mmtnt.deploy.quantize`): it loses accuracy on the
+attention products, so they stay float there. OpenVINO keeps them accurate, so its int8 model
+quantizes them too. What :func:`quantize_openvino_int8` writes is an OpenVINO IR (``.xml`` +
+``.bin``) read by :class:`mmtnt.deploy.OpenVINOModel`:
+
+- NNCF's transformer scheme (``ModelType.TRANSFORMER``): every Linear (``MatMul`` by a weight),
+  every convolution and the products of two activations (q @ k^T, attn @ v, the position-grid
+  resampling) run in int8; LayerNorm, GELU, Softmax and the adds stay float, and SmoothQuant
+  moves activation outliers into the Linear weights before the ranges are taken;
+- weights per output channel, 7-bit (``OverflowFix.ENABLE``, against the saturating u8 x s8
+  16-bit sums of x86 CPUs without VNNI, as ONNX Runtime's ``reduce_range``);
+- kept float as in ONNX Runtime's file: the head's output layers
+  (:data:`mmtnt.deploy.quantize.OUTPUT_LAYERS`) and the convs into ReLU -> add
+  (:func:`mmtnt.deploy.quantize.convs_into_relu_add`);
+- statistics gathered by reductions inside the graph (NNCF inserts them), so calibration holds
+  one batch's activations at a time whatever the image size;
+- the same calibration images as ONNX Runtime's (:func:`mmtnt.deploy.calibration_batches`);
+  the same images give the same file.
+
+The measurements behind this choice (accuracy, speed, calibration memory, against mmtnt's QDQ
+file in OpenVINO) are in docs/user_guides/deploy.md#results and the decision record in
+docs/user_guides/deploy.md#which-file-runs-where.
+"""
+import os.path as osp
+import xml.etree.ElementTree as ET
+from typing import Dict, Iterable, Sequence
+
+import numpy as np
+from mmengine.logging import print_log
+
+from .quantize import OUTPUT_LAYERS, convs_into_relu_add
+
+
+def _import_nncf():
+    try:
+        import nncf
+    except ImportError as e:  # pragma: no cover - installed by tools/setup_env.sh
+        raise ImportError('OpenVINO int8 is quantized by NNCF: bash tools/setup_env.sh installs '
+                          'the pinned version (tools/constraints.txt).') from e
+    return nncf
+
+
+def ir_layer_types(path: str) -> Dict[str, str]:
+    """Layer name -> type of an OpenVINO IR ``.xml`` (read as XML, nothing compiled)."""
+    layers = ET.parse(path).getroot().find('layers')
+    return {layer.get('name'): layer.get('type') for layer in layers}
+
+
+def quantize_openvino_int8(fp32_onnx: str,
+                           out_xml: str,
+                           calib_batches: Sequence[np.ndarray],
+                           exclude: Iterable[str] = (),
+                           keep_relu_add_float: bool = True,
+                           smooth_quant: bool = True) -> Dict[str, int]:
+    """Quantize the float export ``fp32_onnx`` for OpenVINO into the IR ``out_xml``.
+
+    Args:
+        fp32_onnx: a float export (:func:`mmtnt.deploy.export_onnx`).
+        out_xml: the ``.xml`` to write (its ``.bin`` beside it).
+        calib_batches: (B, C, H, W) float32 arrays as the graph takes them, each at its size.
+        exclude: ONNX node names kept float besides the output layers (and, with
+            ``keep_relu_add_float``, the convs of
+            :func:`mmtnt.deploy.quantize.convs_into_relu_add`).
+        smooth_quant: NNCF's SmoothQuant before the Linear layers (its transformer default).
+
+    Returns:
+        How many products run on int8 inputs, by kind: ``linear`` / ``conv`` (a weight) and
+        ``activations`` (two activations: attention, resampling).
+
+    Raises:
+        ValueError: no calibration batches, or an ``out_xml`` that is not ``.xml``.
+    """
+    if len(calib_batches) == 0:
+        raise ValueError('int8 needs calibration data: give at least one preprocessed batch '
+                         '(tools/test.py --calib N takes the first N training images).')
+    if not out_xml.endswith('.xml'):
+        raise ValueError(f'out_xml={out_xml!r}: an OpenVINO IR is written as NAME.xml (with '
+                         f'NAME.bin beside it).')
+    nncf = _import_nncf()
+    import openvino as ov
+    model = ov.Core().read_model(fp32_onnx)
+    names = [op.get_friendly_name() for op in model.get_ops()]
+    kept = set(exclude) | (set(convs_into_relu_add(fp32_onnx)) if keep_relu_add_float else set())
+    # an ONNX node keeps its name in OpenVINO; a Conv's bias becomes an Add named after it
+    ignored = [n for n in names if OUTPUT_LAYERS.search(n + '/') or n in kept]
+    params = nncf.AdvancedQuantizationParameters(overflow_fix=nncf.OverflowFix.ENABLE)
+    if not smooth_quant:
+        params.smooth_quant_alphas = nncf.AdvancedSmoothQuantParameters(matmul=-1)
+    dataset = nncf.Dataset([np.ascontiguousarray(b, dtype=np.float32) for b in calib_batches])
+    quantized = nncf.quantize(model, dataset, subset_size=len(calib_batches),
+                              model_type=nncf.ModelType.TRANSFORMER,
+                              ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
+                              advanced_parameters=params)
+    ov.save_model(quantized, out_xml, compress_to_fp16=False)
+    counts = integer_product_kinds(quantized)
+    print_log(f'OpenVINO int8 (NNCF {nncf.__version__}, transformer scheme'
+              f'{", SmoothQuant" if smooth_quant else ""}, min / max on '
+              f'{len(calib_batches)} batches): int8 inputs for {counts}; kept float the '
+              f'output layers and {len(kept)} more ({len(ignored)} ops ignored) and every other '
+              f'op (LayerNorm, GELU, Softmax, adds) -> {out_xml}', logger='current')
+    return counts
+
+
+def integer_products_by_name(model) -> Dict[str, str]:
+    """Name -> kind of every MatMul / Convolution of an OpenVINO model whose two inputs are
+    int8 (activations through ``FakeQuantize``, weights stored in int8: a constant converted
+    and scaled): ``linear`` / ``conv`` (by a weight) or ``activations`` (two activations)."""
+    out = {}
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind not in ('MatMul', 'Convolution'):
+            continue
+        sources = [_through(op.input_value(i).get_node(), _LAYOUT) for i in range(2)]
+        weights = [_int8_weight(s) for s in sources]
+        if not all(w or s.get_type_name() == 'FakeQuantize' for s, w in zip(sources, weights)):
+            continue
+        if kind == 'Convolution':
+            out[op.get_friendly_name()] = 'conv'
+        else:
+            out[op.get_friendly_name()] = 'linear' if any(weights) else 'activations'
+    return out
+
+
+def integer_product_kinds(model) -> Dict[str, int]:
+    """How many products of :func:`integer_products_by_name` of each kind."""
+    counts = {'linear': 0, 'conv': 0, 'activations': 0}
+    for kind in integer_products_by_name(model).values():
+        counts[kind] += 1
+    return counts
+
+
+# ops that pass int8 values on unchanged (OpenVINO runs them on the quantized tensor)
+_LAYOUT = ('Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Slice', 'StridedSlice',
+           'Pad')
+
+
+def _through(node, kinds):
+    while node.get_type_name() in kinds:
+        node = node.input_value(0).get_node()
+    return node
+
+
+def _int8_weight(node) -> bool:
+    """An int8 weight as OpenVINO stores it: Constant (i8 / u8) -> Convert -> [Subtract] ->
+    Multiply by the scales."""
+    if node.get_type_name() != 'Multiply':
+        return False
+    source = _through(node.input_value(0).get_node(), ('Subtract', 'Convert') + _LAYOUT)
+    return source.get_type_name() == 'Constant' and \
+        source.get_output_element_type(0).get_type_name() in ('i8', 'u8')
+
+
+def is_openvino_ir(path: str) -> bool:
+    return osp.splitext(path)[1].lower() == '.xml'
+
+
+def ir_is_quantized(path: str) -> bool:
+    """Whether an OpenVINO IR holds ``FakeQuantize`` ops (an NNCF int8 model)."""
+    return any(t == 'FakeQuantize' for t in ir_layer_types(path).values())
+
