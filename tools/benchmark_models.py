@@ -39,15 +39,20 @@ def _mmpretrain_tnt(size):
     return TNT(arch='s', img_size=size)
 
 
-def _retinanet(size):
-    """RetinaNet-TNT-S of configs/retinanet_tnt_s.py from the batch to its dense outputs."""
-    from mmengine.config import Config
+def _config_graph(config: str):
+    """A shipped config's model (its backbone's ImageNet weights not loaded) from the batch to
+    its dense outputs / logits."""
 
-    from mmtnt.deploy import build_graph
-    from mmtnt.utils import build_model
-    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs', 'retinanet_tnt_s.py'))
-    cfg.model.backbone.init_cfg = None
-    return build_graph(build_model(cfg))[0]
+    def build(size):
+        from mmengine.config import Config
+
+        from mmtnt.deploy import build_graph
+        from mmtnt.utils import build_model
+        cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs', config))
+        cfg.model.backbone.init_cfg = None
+        return build_graph(build_model(cfg))[0]
+
+    return build
 
 
 def _toy(name: str):
@@ -82,7 +87,9 @@ EAGER: Dict[str, Tuple[str, Callable[[Size], torch.nn.Module]]] = {
     'timm_tnt': ('timm tnt_s_patch16_224', _timm('tnt_s_patch16_224')),
     'timm_deit': ('timm deit_small_patch16_224', _timm('deit_small_patch16_224')),
     'mmpretrain_tnt': ('mmpretrain TNT-S', _mmpretrain_tnt),
-    'retinanet': ('mmtnt RetinaNet-TNT-S (no NMS)', _retinanet),
+    'retinanet': ('mmtnt RetinaNet-TNT-S (no NMS)', _config_graph('retinanet_tnt_s.py')),
+    'upernet': ('mmtnt UperNet-TNT-S (one 512x512 crop)',
+                _config_graph('tnt/upernet_tnt-s_8xb2-160k_ade20k-512x512.py')),
     'retinanet_toy': ('mmtnt toy RetinaNet-TNT (no NMS)', _toy('retinanet_tnt_toy')),
     'upernet_toy': ('mmtnt toy UperNet-TNT', _toy('upernet_tnt_toy')),
 }
@@ -99,7 +106,7 @@ COMPILED = {
 DEPLOYED = {'ort': ('onnxruntime', 'fp32'), 'ort_int8': ('onnxruntime', 'int8'),
             'ov': ('openvino', 'fp32'), 'ov_bf16': ('openvino', 'bf16'),
             'ov_int8': ('openvino', 'int8'), 'ov_int8_qdq': ('openvino', 'int8_qdq')}
-DEPLOYED_BASES = ('mmtnt', 'retinanet', 'retinanet_toy', 'upernet_toy')
+DEPLOYED_BASES = ('mmtnt', 'retinanet', 'upernet', 'retinanet_toy', 'upernet_toy')
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,8 @@ SETTINGS: Dict[int, Setting] = {
                  ['mmtnt', 'mmtnt_compile', 'mmtnt_window', 'mmtnt_window_cp', 'mmtnt_ptnt',
                   'timm_tnt', 'timm_deit', 'mmpretrain_tnt', 'retinanet', 'retinanet_compile'] +
                  [f'{m}_{d}' for m in ('mmtnt', 'retinanet') for d in DEPLOYED]),
+    # UperNet-TNT-S on one crop of its sliding-window test (512x512), PyTorch and deployed
+    512: Setting((512, 512), 1, ['upernet'] + [f'upernet_{d}' for d in DEPLOYED]),
     # the toy configs' models (128x128 images), PyTorch and deployed
     128: Setting((128, 128), 8, [f'{m}{d}' for m in ('retinanet_toy', 'upernet_toy')
                                  for d in [''] + [f'_{r}' for r in DEPLOYED]]),

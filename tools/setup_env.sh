@@ -78,7 +78,7 @@ sys.exit(not any(n.startswith("mmcv/_ext") for w in glob.glob(sys.argv[1] + "/mm
   $PIP mmcv  # its dependencies
 fi
 
-step "mmengine, mmdet, mmsegmentation, ONNX Runtime and mmtnt (editable, with test and deploy extras)"
+step "mmengine, mmdet, mmsegmentation, ONNX Runtime, OpenVINO, NNCF and mmtnt (editable, with test and deploy extras)"
 $PIP -e ".[tests,deploy]"
 step "mmpretrain (peer TNT for the tests; --no-deps, its imports listed explicitly)"
 $PIP --no-deps mmpretrain
@@ -86,4 +86,4 @@ $PIP importlib_metadata einops modelindex rich mat4py
 
 # mmcv.ops imports and its nms / RoIAlign run (with --cuda: on the GPU against the CPU)
 $PY tools/cuda_toolchain.py check-mmcv $([ $CUDA_OPS = 1 ] && echo --cuda)
-$PY -c 'import numpy, onnxruntime, openvino, torch, mmcv, mmdet, mmseg, timm, mmpretrain, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'
+$PY -c 'import numpy, onnxruntime, openvino, nncf, torch, mmcv, mmdet, mmseg, timm, mmpretrain, mmtnt; print(f"[mmtnt setup] done: torch {torch.__version__}, numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, nncf {nncf.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, timm {timm.__version__}, mmtnt {mmtnt.__version__}")'
