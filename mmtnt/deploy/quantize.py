@@ -1,8 +1,10 @@
 """int8 post-training quantization of an mmtnt ONNX export (ONNX Runtime's static quantizer).
 
 The result is one QDQ ``.onnx`` file (QuantizeLinear / DequantizeLinear pairs around the
-quantized ops) that runs in int8 both in ONNX Runtime and in OpenVINO, which reads QDQ ONNX and
-executes the quantized ops in integers. What it is:
+quantized ops): ONNX Runtime's int8 model (``tools/test.py --backend onnxruntime --precision
+int8``). OpenVINO reads it too and executes the quantized ops in integers (the tables below
+measure both), but its own int8 model is NNCF's (:mod:`mmtnt.deploy.quantize_openvino`), which
+also quantizes the attention products this file keeps float. What it is:
 
 - weights per output channel, symmetric int8 with ``reduce_range`` (7 bits); activations per
   tensor, uint8 (U8S8). x86 CPUs without VNNI (this AVX2 EPYC) multiply u8 x s8 pairs into 16-bit

@@ -116,13 +116,13 @@ def openvino_per_node_report(fp32, ov_int8, batches):
     float_model.add_outputs([float_ops[n].output(0) for n in names])
     got, ref = ({n: [] for n in names} for _ in range(2))
     for model, store in ((int8_model, got), (float_model, ref)):
-        request = core.compile_model(model, 'CPU').create_infer_request()
+        compiled = core.compile_model(model, 'CPU')
+        added = compiled.outputs[-len(names):]  # add_outputs appends, in the order given
+        request = compiled.create_infer_request()
         for batch in batches:
             results = request.infer({0: batch})
-            for output, value in results.items():
-                name = output.get_node().get_friendly_name()
-                if name in store:
-                    store[name].append(np.asarray(value).ravel())
+            for name, output in zip(names, added):
+                store[name].append(np.asarray(results[output]).ravel())
     print_log('per product on int8 inputs in OpenVINO\'s int8 model: SQNR (dB) of its output '
               'against float32 (accumulated error)', logger='current')
     for name, kind in names.items():
