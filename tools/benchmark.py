@@ -68,8 +68,10 @@ CALIB_BATCHES = 4
 
 class DeployedFeatures(torch.nn.Module):
     """A model exported (dynamic batch / height / width, as tools/export_onnx.py --dynamic) and
-    run by ONNX Runtime or OpenVINO in fp32, bf16 (OpenVINO's precision hint) or int8
-    (:func:`mmtnt.deploy.quantize_int8`, the QDQ file tools/test.py --precision int8 runs);
+    run by ONNX Runtime or OpenVINO in fp32, bf16 (OpenVINO's precision hint) or int8 as
+    tools/test.py --precision int8 quantizes for each (ONNX Runtime: the QDQ file of
+    :func:`mmtnt.deploy.quantize_int8`; OpenVINO: NNCF's IR of
+    :func:`mmtnt.deploy.quantize_openvino_int8`), or ``int8_qdq``: the QDQ file in OpenVINO;
     forward only."""
 
     # --profile: the runtimes record per-node times (OpenVINO's PERF_COUNT, ONNX Runtime's

@@ -1,7 +1,7 @@
 """Test (evaluate) a trained detector or segmentor (mmdet's tools/test.py interface).
 
     python tools/test.py CONFIG CHECKPOINT [--backend {pytorch,onnxruntime,openvino}]
-        [--precision {fp32,bf16,int8}] [--model FILE.onnx] [--calib N]
+        [--precision {fp32,bf16,int8}] [--model FILE.onnx|FILE.xml] [--calib N]
 
 With a backend other than pytorch the model is exported on the fly (or taken from --model),
 quantized for int8 on the first N training images, and evaluated by the same test loop and
@@ -44,7 +44,8 @@ def parse_args():
                         help='fp32; bf16 (OpenVINO, CPUs with avx512_bf16 / AMX); int8 '
                         '(post-training quantization, calibrated on --calib training images)')
     parser.add_argument('--model', help='an exported .onnx (tools/export_onnx.py --dynamic, or '
-                        'int8 from an earlier run) instead of exporting into the work dir')
+                        'int8 from an earlier run) or, for OpenVINO, the int8 IR .xml an earlier '
+                        'run wrote, instead of exporting into the work dir')
     parser.add_argument('--calib', type=int, default=DEFAULT_CALIB,
                         help=f'training images that calibrate int8 (default {DEFAULT_CALIB})')
     parser.add_argument('--num-threads', type=int, help='backend threads (default: its own)')
@@ -97,6 +98,7 @@ def main():
             alone = describe_timing(deployed.seconds_per_image(), len(deployed.timings),
                                     'the backend call alone: the network')
             print_log(f'{args.backend} {deployed.precision}: {alone}', logger='current')
+
 
 def describe_run(runner, deploy) -> str:
     """What ran the network: ``pytorch fp32 on CPU_NAME`` (or the GPU's name), ``openvino int8

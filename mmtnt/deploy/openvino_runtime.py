@@ -81,8 +81,8 @@ class OpenVINOModel(DeployedModel):
         super().__init__(model)
         if precision not in PRECISION_HINTS:
             raise ValueError(f'precision={precision!r}: OpenVINOModel takes '
-                             f'{sorted(PRECISION_HINTS)}; int8 comes from a quantized graph '
-                             f'(mmtnt.deploy.quantize_int8).')
+                             f'{sorted(PRECISION_HINTS)}; int8 comes from a quantized model '
+                             f'(mmtnt.deploy.quantize_openvino_int8 or quantize_int8).')
         if precision == 'bf16':
             check_bf16_cpu()
         try:

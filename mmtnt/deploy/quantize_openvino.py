@@ -6,9 +6,10 @@ quantizes them too. What :func:`quantize_openvino_int8` writes is an OpenVINO IR
 ``.bin``) read by :class:`mmtnt.deploy.OpenVINOModel`:
 
 - NNCF's transformer scheme (``ModelType.TRANSFORMER``): every Linear (``MatMul`` by a weight),
-  every convolution and the products of two activations (q @ k^T, attn @ v, the position-grid
-  resampling) run in int8; LayerNorm, GELU, Softmax and the adds stay float, and SmoothQuant
-  moves activation outliers into the Linear weights before the ranges are taken;
+  every convolution and the attention scores (q @ k^T) run on int8 inputs; LayerNorm, GELU,
+  Softmax, the adds, attn @ v (NNCF keeps a Softmax's product float) and the position-grid
+  resampling stay float, and SmoothQuant moves activation outliers into the Linear weights
+  before the ranges are taken;
 - weights per output channel, 7-bit (``OverflowFix.ENABLE``, against the saturating u8 x s8
   16-bit sums of x86 CPUs without VNNI, as ONNX Runtime's ``reduce_range``);
 - kept float as in ONNX Runtime's file: the head's output layers
@@ -42,28 +43,18 @@ def _import_nncf():
     return nncf
 
 
-def ir_layer_types(path: str) -> Dict[str, str]:
-    """Layer name -> type of an OpenVINO IR ``.xml`` (read as XML, nothing compiled)."""
-    layers = ET.parse(path).getroot().find('layers')
-    return {layer.get('name'): layer.get('type') for layer in layers}
-
-
 def quantize_openvino_int8(fp32_onnx: str,
                            out_xml: str,
                            calib_batches: Sequence[np.ndarray],
-                           exclude: Iterable[str] = (),
-                           keep_relu_add_float: bool = True,
-                           smooth_quant: bool = True) -> Dict[str, int]:
+                           exclude: Iterable[str] = ()) -> Dict[str, int]:
     """Quantize the float export ``fp32_onnx`` for OpenVINO into the IR ``out_xml``.
 
     Args:
         fp32_onnx: a float export (:func:`mmtnt.deploy.export_onnx`).
         out_xml: the ``.xml`` to write (its ``.bin`` beside it).
         calib_batches: (B, C, H, W) float32 arrays as the graph takes them, each at its size.
-        exclude: ONNX node names kept float besides the output layers (and, with
-            ``keep_relu_add_float``, the convs of
-            :func:`mmtnt.deploy.quantize.convs_into_relu_add`).
-        smooth_quant: NNCF's SmoothQuant before the Linear layers (its transformer default).
+        exclude: ONNX node names kept float besides the output layers and the convs of
+            :func:`mmtnt.deploy.quantize.convs_into_relu_add`.
 
     Returns:
         How many products run on int8 inputs, by kind: ``linear`` / ``conv`` (a weight) and
@@ -75,19 +66,19 @@ def quantize_openvino_int8(fp32_onnx: str,
     if len(calib_batches) == 0:
         raise ValueError('int8 needs calibration data: give at least one preprocessed batch '
                          '(tools/test.py --calib N takes the first N training images).')
-    if not out_xml.endswith('.xml'):
+    if not is_openvino_ir(out_xml):
         raise ValueError(f'out_xml={out_xml!r}: an OpenVINO IR is written as NAME.xml (with '
                          f'NAME.bin beside it).')
     nncf = _import_nncf()
     import openvino as ov
     model = ov.Core().read_model(fp32_onnx)
     names = [op.get_friendly_name() for op in model.get_ops()]
-    kept = set(exclude) | (set(convs_into_relu_add(fp32_onnx)) if keep_relu_add_float else set())
-    # an ONNX node keeps its name in OpenVINO; a Conv's bias becomes an Add named after it
-    ignored = [n for n in names if OUTPUT_LAYERS.search(n + '/') or n in kept]
+    kept = set(exclude) | set(convs_into_relu_add(fp32_onnx))
+    # an ONNX node keeps its name in OpenVINO, but a Conv with a bias becomes a Convolution
+    # NAME/WithoutBiases and an Add NAME: NNCF keeps the pair float when the first is ignored
+    ignored = [n for n in names if OUTPUT_LAYERS.search(n + '/') or n in kept
+               or (n.endswith('/WithoutBiases') and n[:-len('/WithoutBiases')] in kept)]
     params = nncf.AdvancedQuantizationParameters(overflow_fix=nncf.OverflowFix.ENABLE)
-    if not smooth_quant:
-        params.smooth_quant_alphas = nncf.AdvancedSmoothQuantParameters(matmul=-1)
     dataset = nncf.Dataset([np.ascontiguousarray(b, dtype=np.float32) for b in calib_batches])
     quantized = nncf.quantize(model, dataset, subset_size=len(calib_batches),
                               model_type=nncf.ModelType.TRANSFORMER,
@@ -95,8 +86,8 @@ def quantize_openvino_int8(fp32_onnx: str,
                               advanced_parameters=params)
     ov.save_model(quantized, out_xml, compress_to_fp16=False)
     counts = integer_product_kinds(quantized)
-    print_log(f'OpenVINO int8 (NNCF {nncf.__version__}, transformer scheme'
-              f'{", SmoothQuant" if smooth_quant else ""}, min / max on '
+    print_log(f'OpenVINO int8 (NNCF {nncf.__version__}, transformer scheme with SmoothQuant, '
+              f'min / max on '
               f'{len(calib_batches)} batches): int8 inputs for {counts}; kept float the '
               f'output layers and {len(kept)} more ({len(ignored)} ops ignored) and every other '
               f'op (LayerNorm, GELU, Softmax, adds) -> {out_xml}', logger='current')
@@ -114,7 +105,7 @@ def integer_products_by_name(model) -> Dict[str, str]:
             continue
         sources = [_through(op.input_value(i).get_node(), _LAYOUT) for i in range(2)]
         weights = [_int8_weight(s) for s in sources]
-        if not all(w or s.get_type_name() == 'FakeQuantize' for s, w in zip(sources, weights)):
+        if not all(w or _int8_activation(s) for s, w in zip(sources, weights)):
             continue
         if kind == 'Convolution':
             out[op.get_friendly_name()] = 'conv'
@@ -142,6 +133,15 @@ def _through(node, kinds):
     return node
 
 
+def _int8_activation(node) -> bool:
+    """An activation OpenVINO runs in int8: through ``FakeQuantize``, or a concatenation of
+    such (NNCF quantizes a Concat's inputs alike, e.g. UperNet's bottleneck)."""
+    if node.get_type_name() == 'Concat':
+        return all(_int8_activation(_through(node.input_value(i).get_node(), _LAYOUT))
+                   for i in range(node.get_input_size()))
+    return node.get_type_name() == 'FakeQuantize'
+
+
 def _int8_weight(node) -> bool:
     """An int8 weight as OpenVINO stores it: Constant (i8 / u8) -> Convert -> [Subtract] ->
     Multiply by the scales."""
@@ -157,6 +157,21 @@ def is_openvino_ir(path: str) -> bool:
 
 
 def ir_is_quantized(path: str) -> bool:
-    """Whether an OpenVINO IR holds ``FakeQuantize`` ops (an NNCF int8 model)."""
-    return any(t == 'FakeQuantize' for t in ir_layer_types(path).values())
+    """Whether an OpenVINO IR holds ``FakeQuantize`` ops (an NNCF int8 model; read as XML,
+    nothing compiled).
+
+    Raises:
+        ValueError: a file that is not an OpenVINO IR, or without its ``.bin`` beside it.
+    """
+    try:
+        layers = ET.parse(path).getroot().find('layers')
+    except ET.ParseError as e:
+        raise ValueError(f'{path} is not an OpenVINO IR (XML: {e}): pass the .xml that '
+                         f'ov.save_model or an earlier tools/test.py run wrote.') from e
+    if layers is None:
+        raise ValueError(f'{path} holds no <layers>: not an OpenVINO IR .xml.')
+    if not osp.isfile(osp.splitext(path)[0] + '.bin'):
+        raise ValueError(f'{path}: its weights {osp.splitext(path)[0]}.bin are missing (an IR '
+                         f'is the .xml and the .bin beside it).')
+    return any(layer.get('type') == 'FakeQuantize' for layer in layers)
 

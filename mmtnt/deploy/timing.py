@@ -5,6 +5,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 # what :class:`PredictionTimer` times, for logs
@@ -28,7 +29,9 @@ def describe_timing(seconds: Optional[float], calls: int, scope: str) -> str:
     if seconds is None:
         return 'no batch timed'
     first = ', the first left out' if calls > 1 else ''
-    return f'{seconds:.4f} s/image (median over {max(calls - 1, 1)} batches{first}; {scope})'
+    batches = max(calls - 1, 1)
+    return (f'{seconds:.4f} s/image (median over {batches} batch{"es" if batches > 1 else ""}'
+            f'{first}; {scope})')
 
 
 class PredictionTimer(Hook):
@@ -48,11 +51,13 @@ class PredictionTimer(Hook):
 
     def __init__(self) -> None:
         self.timings: List[Tuple[float, int]] = []
+        self.calls = 0
         self._start: Optional[float] = None
         self._handle = None
         self._wrapped = None
 
     def before_test_epoch(self, runner) -> None:
+        self.timings, self.calls = [], 0
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         device = next(iter(model.parameters()), torch.empty(0)).device
         sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
@@ -66,9 +71,10 @@ class PredictionTimer(Hook):
 
         def timed_test_step(data):
             self._start = None
+            self.calls += 1
             outputs = test_step(data)
             sync()
-            if self._start is not None:  # (a test_step that skipped the preprocessor: untimed)
+            if self._start is not None:
                 self.timings.append((time.perf_counter() - self._start, len(outputs)))
             return outputs
 
@@ -77,6 +83,10 @@ class PredictionTimer(Hook):
         runner.model.test_step = timed_test_step
 
     def after_test_epoch(self, runner, metrics=None) -> None:
+        if self.calls and not self.timings:
+            print_log(f'seconds per image: none of the {self.calls} test steps called the '
+                      f'model\'s data_preprocessor (a test-time augmentation wrapper, or a '
+                      f'test_step of its own), so none was timed.', logger='current', level=30)
         if self._handle is not None:
             self._handle.remove()
             self._handle = None

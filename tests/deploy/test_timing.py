@@ -79,4 +79,23 @@ def test_median_seconds_per_image(timings, skip, expected):
 
 def test_describe_timing_says_what_is_covered():
     assert describe_timing(None, 0, 'x') == 'no batch timed'
-    assert describe_timing(0.5, 1, 'scope') == '0.5000 s/image (median over 1 batches; scope)'
+    assert describe_timing(0.5, 1, 'scope') == '0.5000 s/image (median over 1 batch; scope)'
+    assert describe_timing(0.5, 3, 's') == \
+        '0.5000 s/image (median over 2 batches, the first left out; s)'
+
+
+def test_untimed_steps_are_said(monkeypatch):
+    """A test_step that never calls the preprocessor (a TTA wrapper): nothing timed, and
+    the log says why."""
+    import mmtnt.deploy.timing as timing
+    logged = []
+    monkeypatch.setattr(timing, 'print_log', lambda msg, **kwargs: logged.append(msg))
+    model = Model()
+    model.test_step = lambda data: [data]
+    runner = SimpleNamespace(model=model)
+    timer = PredictionTimer()
+    timer.before_test_epoch(runner)
+    model.test_step(None)
+    timer.after_test_epoch(runner)
+    assert timer.timings == [] and timer.describe() == 'no batch timed'
+    assert any('none of the 1 test steps called' in m for m in logged), logged

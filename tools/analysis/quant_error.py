@@ -1,5 +1,5 @@
-"""How much each part of a model loses to int8: the data behind what mmtnt.deploy.quantize keeps
-in float.
+"""How much each part of a model loses to int8: the data behind what mmtnt.deploy.quantize (ONNX
+Runtime's file) and mmtnt.deploy.quantize_openvino (NNCF's, for OpenVINO) keep in float.
 
     python tools/analysis/quant_error.py CONFIG CHECKPOINT [--calib 32] [--images 16]
         [--groups linear conv attention resampling output] [--per-node]
@@ -52,7 +52,8 @@ def parse_args():
                         help='also the default set with percentile calibration, uint8 '
                         'activations, and with the output layers or attention quantized')
     parser.add_argument('--openvino', action='store_true',
-                        help='also run each int8 model in OpenVINO')
+                        help='also run each int8 file in OpenVINO, and measure OpenVINO\'s own '
+                        'int8 model (NNCF\'s; per product with --per-node)')
     parser.add_argument('--per-node', action='store_true', help='SQNR per quantized tensor')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
