@@ -88,7 +88,7 @@ EAGER: Dict[str, Tuple[str, Callable[[Size], torch.nn.Module]]] = {
     'timm_deit': ('timm deit_small_patch16_224', _timm('deit_small_patch16_224')),
     'mmpretrain_tnt': ('mmpretrain TNT-S', _mmpretrain_tnt),
     'retinanet': ('mmtnt RetinaNet-TNT-S (no NMS)', _config_graph('retinanet_tnt_s.py')),
-    'upernet': ('mmtnt UperNet-TNT-S (one 512x512 crop)',
+    'upernet': ('mmtnt UperNet-TNT-S (512x512 crops)',
                 _config_graph('tnt/upernet_tnt-s_8xb2-160k_ade20k-512x512.py')),
     'retinanet_toy': ('mmtnt toy RetinaNet-TNT (no NMS)', _toy('retinanet_tnt_toy')),
     'upernet_toy': ('mmtnt toy UperNet-TNT', _toy('upernet_tnt_toy')),
@@ -166,8 +166,10 @@ SETTINGS: Dict[int, Setting] = {
                  ['mmtnt', 'mmtnt_compile', 'mmtnt_window', 'mmtnt_window_cp', 'mmtnt_ptnt',
                   'timm_tnt', 'timm_deit', 'mmpretrain_tnt', 'retinanet', 'retinanet_compile'] +
                  [f'{m}_{d}' for m in ('mmtnt', 'retinanet') for d in DEPLOYED]),
-    # UperNet-TNT-S on one crop of its sliding-window test (512x512), PyTorch and deployed
-    512: Setting((512, 512), 1, ['upernet'] + [f'upernet_{d}' for d in DEPLOYED]),
+    # UperNet-TNT-S on crops of its sliding-window test (512x512), PyTorch and deployed; a
+    # batch of 2, as its config's per-GPU batch (the training step's BatchNorm needs more than
+    # one value per channel after the pyramid pooling's 1x1 scale)
+    512: Setting((512, 512), 2, ['upernet'] + [f'upernet_{d}' for d in DEPLOYED]),
     # the toy configs' models (128x128 images), PyTorch and deployed
     128: Setting((128, 128), 8, [f'{m}{d}' for m in ('retinanet_toy', 'upernet_toy')
                                  for d in [''] + [f'_{r}' for r in DEPLOYED]]),
