@@ -18,11 +18,9 @@ quantizes them too. What :func:`quantize_openvino_int8` writes is an OpenVINO IR
 - statistics gathered by reductions inside the graph (NNCF inserts them), so calibration holds
   one batch's activations at a time whatever the image size;
 - the same calibration images as ONNX Runtime's (:func:`mmtnt.deploy.calibration_batches`);
-  the same images give the same file.
+  the same images give the same weights and graph (OpenVINO numbers some names per process).
 
-The measurements behind this choice (accuracy, speed, calibration memory, against mmtnt's QDQ
-file in OpenVINO) are in docs/user_guides/deploy.md#results and the decision record in
-docs/user_guides/deploy.md#which-file-runs-where.
+Why each runtime gets its own int8 model: docs/user_guides/deploy.md#which-file-runs-where.
 """
 import os.path as osp
 import xml.etree.ElementTree as ET
