@@ -56,10 +56,11 @@ def quantize_openvino_int8(fp32_onnx: str,
 
     Returns:
         How many products run on int8 inputs, by kind: ``linear`` / ``conv`` (a weight) and
-        ``activations`` (two activations: attention, resampling).
+        ``activations`` (two activations: the attention scores).
 
     Raises:
-        ValueError: no calibration batches, or an ``out_xml`` that is not ``.xml``.
+        ValueError: no calibration batches, an ``out_xml`` that is not ``.xml``, or an
+            ``exclude`` name the graph does not have.
     """
     if len(calib_batches) == 0:
         raise ValueError('int8 needs calibration data: give at least one preprocessed batch '
@@ -76,6 +77,11 @@ def quantize_openvino_int8(fp32_onnx: str,
     # NAME/WithoutBiases and an Add NAME: NNCF keeps the pair float when the first is ignored
     ignored = [n for n in names if OUTPUT_LAYERS.search(n + '/') or n in kept
                or (n.endswith('/WithoutBiases') and n[:-len('/WithoutBiases')] in kept)]
+    missing = set(exclude) - {n[:-len('/WithoutBiases')] if n.endswith('/WithoutBiases') else n
+                              for n in ignored}
+    if missing:
+        raise ValueError(f'exclude names no node of {fp32_onnx}: {sorted(missing)[:5]} (ONNX '
+                         f'node names, e.g. from mmtnt.deploy.quantizable_nodes).')
     params = nncf.AdvancedQuantizationParameters(overflow_fix=nncf.OverflowFix.ENABLE)
     dataset = nncf.Dataset([np.ascontiguousarray(b, dtype=np.float32) for b in calib_batches])
     quantized = nncf.quantize(model, dataset, subset_size=len(calib_batches),
@@ -85,9 +91,9 @@ def quantize_openvino_int8(fp32_onnx: str,
     ov.save_model(quantized, out_xml, compress_to_fp16=False)
     counts = integer_product_kinds(quantized)
     print_log(f'OpenVINO int8 (NNCF {nncf.__version__}, transformer scheme with SmoothQuant, '
-              f'min / max on '
-              f'{len(calib_batches)} batches): int8 inputs for {counts}; kept float the '
-              f'output layers and {len(kept)} more ({len(ignored)} ops ignored) and every other '
+              f'min / max on {len(calib_batches)} batches): int8 inputs for {counts}; kept '
+              f'float the output layers and {len(kept)} more ({len(ignored)} ops ignored) and '
+              f'every other '
               f'op (LayerNorm, GELU, Softmax, adds) -> {out_xml}', logger='current')
     return counts
 

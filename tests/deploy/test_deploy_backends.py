@@ -313,6 +313,9 @@ def test_openvino_ir_model_file_checked(toy_int8, tmp_path):
         quantize_openvino_int8(toy_int8.fp32, str(tmp_path / 'x.onnx'), toy_int8.calib[:1])
     with pytest.raises(ValueError, match='needs calibration data'):
         quantize_openvino_int8(toy_int8.fp32, str(tmp_path / 'x.xml'), [])
+    with pytest.raises(ValueError, match="exclude names no node of .*'/no/such/MatMul'"):
+        quantize_openvino_int8(toy_int8.fp32, str(tmp_path / 'x.xml'), toy_int8.calib[:1],
+                               exclude=['/no/such/MatMul'])
 
 
 @pytest.fixture
