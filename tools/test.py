@@ -15,7 +15,6 @@ import os
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -91,7 +90,7 @@ def main():
         timer = PredictionTimer()  # after DeployAtTestStart: it times the deployed test_step
         runner.register_hook(timer, priority='LOWEST')
         metrics = runner.test()
-        print_log(f'{describe_run(runner, deploy)}: {timer.describe()} | {metrics}',
+        print_log(f'{describe_run(timer.device, deploy)}: {timer.describe()} | {metrics}',
                   logger='current')
         if deploy is not None:
             deployed = deploy.deployed
@@ -100,12 +99,10 @@ def main():
             print_log(f'{args.backend} {deployed.precision}: {alone}', logger='current')
 
 
-def describe_run(runner, deploy) -> str:
+def describe_run(device, deploy) -> str:
     """What ran the network: ``pytorch fp32 on CPU_NAME`` (or the GPU's name), ``openvino int8
     (INFERENCE_PRECISION_HINT=f32) on CPU_NAME``."""
     if deploy is None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        device = next(iter(model.parameters()), torch.empty(0)).device
         where = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_name()
         return f'pytorch fp32 on {where}'
     deployed = deploy.deployed

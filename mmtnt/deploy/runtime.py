@@ -15,6 +15,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from .graph import group_outputs, model_task
+from .quantize_openvino import ir_is_quantized, is_openvino_ir
 from .timing import median_seconds_per_image
 
 
@@ -219,7 +220,6 @@ def count_ops(path: str, op_types: Sequence[str]) -> int:
 def is_quantized(path: str) -> bool:
     """Whether the ``.onnx`` file holds quantized (QDQ or QOperator) nodes, or the OpenVINO IR
     ``.xml`` ``FakeQuantize`` ops."""
-    from .quantize_openvino import ir_is_quantized, is_openvino_ir
     if is_openvino_ir(path):
         return ir_is_quantized(path)
     return count_ops(path, ('DequantizeLinear', ) + ORT_INTEGER_KERNELS) > 0

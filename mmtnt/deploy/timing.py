@@ -45,6 +45,7 @@ class PredictionTimer(Hook):
 
     Attributes:
         timings (list[tuple[float, int]]): per batch, (seconds, images).
+        device (torch.device): where the runner's model is (CPU for a deployed backend's).
     """
 
     priority = 'LOWEST'
@@ -55,12 +56,13 @@ class PredictionTimer(Hook):
         self._start: Optional[float] = None
         self._handle = None
         self._wrapped = None
+        self.device = torch.device('cpu')
 
     def before_test_epoch(self, runner) -> None:
         self.timings, self.calls = [], 0
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        device = next(iter(model.parameters()), torch.empty(0)).device
-        sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+        self.device = next(iter(model.parameters()), torch.empty(0)).device
+        sync = torch.cuda.synchronize if self.device.type == 'cuda' else (lambda: None)
 
         def preprocessed(module, args, output):
             sync()
